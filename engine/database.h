@@ -1,0 +1,155 @@
+// Database: the durable store of StemeDB. Owns the WAL (wal::Wal, the source
+// of truth) and RocksDB (the indexed, queryable materialization of the WAL).
+//
+// WRITE PATH
+//   SubmitAsync(entry) encodes the entry (engine/log_entry.h) and appends it
+//   to the WAL. When the WAL reports the record durable (group commit), the
+//   entry is applied to RocksDB (one WriteBatch, RocksDB WAL disabled) together
+//   with the applied LSN, in LSN order, on the WAL writer thread; only then is
+//   `done` called. So an acknowledged write is durable and already visible to
+//   every later read.
+//
+// RECOVERY
+//   Open() opens RocksDB, reads the applied LSN that was flushed atomically
+//   with the data (atomic_flush across column families), opens the WAL
+//   (which verifies and repairs it) and replays every record after the
+//   applied LSN. Replay is bounded because a maintenance thread flushes
+//   memtables once `max_unflushed_wal_bytes` of WAL accumulate and then
+//   deletes WAL segments the flush covers (keeping `keep_wal_segments`).
+//
+// READS never block writes: they use RocksDB snapshots/iterators and are
+// bounded by the LSN they read as of.
+//
+// THREAD-SAFETY: every public method may be called from any thread once Open
+// returned, except Close (once, by the owner). `done` callbacks run on the WAL
+// writer thread and must not block; post the reply to the caller's executor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/types.h"
+#include "util/status.h"
+#include "util/strong_types.h"
+#include "wal/wal.h"
+
+namespace stemedb::engine {
+
+struct DatabaseOptions {
+  // RocksDB directory. Created if missing. Required.
+  std::string db_dir;
+  // WAL options (dir, sync policy, segment size, env, probe). wal.dir required.
+  wal::WalOptions wal;
+  // Sealed WAL segments kept after a flush covers them (for backups and
+  // forensics). Default 2.
+  size_t keep_wal_segments = 2;
+  // Flush memtables once this many WAL bytes have been applied since the last
+  // flush; bounds replay time after a crash. Default 256 MiB.
+  uint64_t max_unflushed_wal_bytes = 256ull << 20;
+  // Total memtable budget across column families (RocksDB
+  // db_write_buffer_size). Default 128 MiB.
+  uint64_t memtable_budget_bytes = 128ull << 20;
+  // Shared LRU block cache. Default 64 MiB.
+  uint64_t block_cache_bytes = 64ull << 20;
+};
+
+// Published while Open() replays, so /v1/health can report progress.
+struct ReplayProgress {
+  std::atomic<uint64_t> records_replayed{0};
+  std::atomic<uint64_t> start_lsn{0};  // first LSN to replay
+  std::atomic<uint64_t> end_lsn{0};    // last LSN in the WAL
+  std::atomic<bool> done{false};
+};
+
+// RocksDB and WAL health for metrics (SPEC §6 and issue 5).
+struct DatabaseStats {
+  Lsn applied_lsn;
+  Lsn flushed_lsn;
+  uint64_t pending_compaction_bytes = 0;
+  uint64_t live_sst_bytes = 0;
+  uint64_t memtable_bytes = 0;
+  wal::WalStats wal;
+  double replay_seconds = 0;
+};
+
+class Database {
+ public:
+  using CommitCallback = std::function<void(Result<CommitInfo>)>;
+
+  // Opens (creating if needed) and replays. `progress` may be nullptr.
+  // Errors: Corruption (WAL sealed segment; RocksDB), IOError, Busy.
+  static Result<std::unique_ptr<Database>> Open(const DatabaseOptions& options,
+                                                ReplayProgress* progress);
+
+  virtual ~Database() = default;
+
+  // --- writes -------------------------------------------------------------
+
+  // Logs and applies `entry`; see WRITE PATH. Fails (via `done`) with:
+  // NotFound (retract of a missing id), Conflict (idempotency key reused with
+  // another body), NoSpace/Failed (WAL), Unavailable (closing).
+  // If entry carries an idempotency token already recorded with the same
+  // request hash, nothing is written and `done` gets the original CommitInfo.
+  virtual void SubmitAsync(LogEntry entry, CommitCallback done) = 0;
+  // Blocking form, for tools and tests.
+  virtual Result<CommitInfo> Submit(LogEntry entry) = 0;
+
+  // --- reads --------------------------------------------------------------
+
+  // The assertion `id` of `project`, with retraction state as of now.
+  // NotFound if absent or in another project (callers must not distinguish).
+  virtual Result<StoredAssertion> GetAssertion(std::string_view project,
+                                               std::string_view id) = 0;
+  // A retraction record by its own id (NotFound otherwise).
+  virtual Result<StoredRetraction> GetRetraction(std::string_view project,
+                                                 std::string_view id) = 0;
+  virtual Result<QueryPage> Query(const QuerySpec& spec) = 0;
+  // Current beliefs about `subject` (optionally one predicate) as of `as_of`
+  // (nullopt = now). Retracted assertions drop out.
+  virtual Result<std::vector<PredicateBeliefs>> Beliefs(std::string_view project,
+                                                        std::string_view subject,
+                                                        std::optional<std::string_view> predicate,
+                                                        std::optional<Lsn> as_of) = 0;
+  // The highest LSN whose recorded_at <= `time_us` (Lsn(0) if none).
+  virtual Result<Lsn> LsnAtTime(int64_t time_us) = 0;
+  virtual Result<std::optional<IdempotencyRecord>> GetIdempotency(std::string_view project,
+                                                                  std::string_view key) = 0;
+
+  // System tables (auth/, metering, audit). Get: nullopt if absent.
+  virtual Result<std::optional<std::string>> GetSystem(SystemTable table,
+                                                       std::string_view key) = 0;
+  // Calls fn(key, value) for keys starting with `prefix` in key order until
+  // fn returns false.
+  virtual Status ScanSystem(
+      SystemTable table, std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+
+  // --- state --------------------------------------------------------------
+
+  virtual Lsn applied_lsn() const = 0;
+  // False once the WAL fail-stopped (see wal/wal.h) or after Close.
+  virtual bool writable() const = 0;
+  virtual Status failure() const = 0;
+  virtual DatabaseStats stats() = 0;
+
+  // Flushes memtables (atomic across column families), then purges WAL
+  // segments the flush covers. Called by the maintenance thread; public for
+  // tests, shutdown and backups. Returns the LSN now covered by SSTs.
+  virtual Result<Lsn> FlushAndPurge() = 0;
+
+  // Writes a consistent RocksDB checkpoint into `dir` (must not exist) and
+  // returns the LSN it contains (its applied LSN): a store opened from it
+  // needs no WAL to be consistent at that LSN.
+  virtual Result<Lsn> CreateCheckpoint(const std::string& dir) = 0;
+
+  // Completes pending writes, flushes, closes WAL and RocksDB. Terminal.
+  virtual Status Close() = 0;
+};
+
+}  // namespace stemedb::engine

@@ -1,0 +1,43 @@
+// Process-wide structured logging to stderr.
+//
+// One event per line: text "2026-11-22T15:38:22.123Z INFO msg k=v k2=v2" or,
+// with Configure(kJson), {"ts":"...","level":"info","msg":"...","k":"v"}.
+// Never pass a secret (API key, request body) as a field: there is no
+// redaction layer behind this, by design the callers must not hand one in.
+// Thread-safe: each line is written with one write(2).
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace stemedb::log {
+
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+enum class Format { kText, kJson };
+
+using Field = std::pair<std::string_view, std::string>;
+
+// Call once at startup, before other threads log. Defaults: kText, kInfo.
+void Configure(Format format, Level min_level);
+// Parses "debug"|"info"|"warn"|"error"; false if unknown.
+bool ParseLevel(std::string_view text, Level* out);
+bool Enabled(Level level);
+
+void Write(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
+
+inline void Debug(std::string_view msg, std::initializer_list<Field> f = {}) {
+  if (Enabled(Level::kDebug)) Write(Level::kDebug, msg, f);
+}
+inline void Info(std::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kInfo, msg, f);
+}
+inline void Warn(std::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kWarn, msg, f);
+}
+inline void Error(std::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kError, msg, f);
+}
+
+}  // namespace stemedb::log

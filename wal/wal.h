@@ -1,0 +1,174 @@
+// Wal: StemeDB's write-ahead log, the source of truth for every state change.
+//
+// Everything outside wal/ reaches the log through this header (and
+// wal/wal_verifier.h for `stemectl wal verify`). The bytes on disk are
+// defined in wal/log_format.h and documented in wal/FORMAT.md.
+//
+// LIFECYCLE
+//   Open()     recovers the directory: verifies every sealed segment (a bad
+//              record there is Corruption naming file and offset: SPEC §3
+//              guard 7), truncates a torn or corrupt tail of the newest
+//              segment to its last valid record (logged, bytes kept in
+//              <segment>.broken), and opens the newest segment for append.
+//              No record is appended by Open().
+//   Replay()   streams records with lsn >= from, in LSN order. Call it after
+//              Open() and before the first Append (the engine replays what
+//              RocksDB has not yet applied).
+//   Append*()  concurrent appends from any thread.
+//   Close()    drains queued appends, syncs, closes. Terminal.
+//
+// APPEND CONTRACT (group commit)
+//   AppendAsync(payload, done) queues one record. A dedicated writer thread
+//   takes every queued record (up to WalOptions::max_group_bytes), assigns
+//   consecutive LSNs in queue order, writes them with one write(2), and under
+//   SyncPolicy::kAlways issues one fdatasync for the whole group. Only then is
+//   `done` called for each record, in LSN order, on the writer thread, with the
+//   assigned LSN. So, with kAlways, `done(lsn)` means "durable on disk".
+//   With kInterval `done` means "written to the OS"; a timer syncs every
+//   sync_interval. With kNone nothing is synced until rotation or Close().
+//   `done` must be quick and must not call Append (it runs on the writer
+//   thread, which is blocked meanwhile): the engine applies the record to
+//   RocksDB there, in LSN order, which is what makes reads after an ack see it.
+//
+// FAILURE CONTRACT (fail-stop)
+//   If a write or fdatasync of the active segment fails, the Wal enters the
+//   failed state, permanently: the failed group and every queued and future
+//   append complete with a non-OK Status (NoSpace for ENOSPC, Failed
+//   otherwise); no record is ever acknowledged after a failed sync, because
+//   the kernel may have dropped the dirty pages (PostgreSQL "fsyncgate").
+//   healthy() turns false. The only way out is a restart, which re-verifies
+//   what is on disk. ENOSPC while *preallocating* a new segment is not
+//   fatal: the appends of that group fail with NoSpace and later appends retry.
+//
+// THREAD-SAFETY
+//   Append*, last_lsn, healthy, stats may be called from any thread
+//   concurrently. Open/Replay/Close/PurgeObsoleteSegments are called by one
+//   owner (engine::Database), never concurrently with each other.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/env.h"
+#include "util/status.h"
+#include "util/strong_types.h"
+
+namespace stemedb::wal {
+
+enum class SyncPolicy { kAlways, kInterval, kNone };
+
+// Parses "always" | "interval" | "none".
+Result<SyncPolicy> ParseSyncPolicy(std::string_view text);
+
+// Observer for metrics (SPEC §6). wal/ never touches Prometheus: api/ passes
+// an implementation that does; tests pass nothing. Called on the writer thread.
+class WalProbe {
+ public:
+  virtual ~WalProbe() = default;
+  virtual void OnFsync(std::chrono::nanoseconds duration) { (void)duration; }
+  virtual void OnGroupCommit(size_t records, size_t bytes) { (void)records, (void)bytes; }
+};
+
+struct WalOptions {
+  // Directory holding the segment files. Created if missing. Required.
+  std::string dir;
+  // Default kAlways: fdatasync before any append completes.
+  SyncPolicy sync_policy = SyncPolicy::kAlways;
+  // For kInterval: how often the writer syncs. Default 10 ms.
+  std::chrono::milliseconds sync_interval{10};
+  // A segment is sealed and a new one started once it holds this many bytes.
+  // A single record larger than this still goes into one segment. Default 64 MiB.
+  uint64_t segment_bytes = 64ull << 20;
+  // Upper bound on the bytes one group commit writes (LevelDB uses 1 MiB).
+  // A group always takes at least one record. Default 4 MiB.
+  uint64_t max_group_bytes = 4ull << 20;
+  // Keep the next segment preallocated (zero-filled, synced) in the
+  // background, so rotation does not pay for allocation. Default true.
+  bool preallocate_next_segment = true;
+  // Filesystem seam. nullptr = Env::Default(). Not owned.
+  Env* env = nullptr;
+  // Metrics observer. nullptr = none. Not owned; must outlive the Wal.
+  WalProbe* probe = nullptr;
+};
+
+// What Open() found and did; logged by the server at startup.
+struct RecoveryReport {
+  size_t segments = 0;
+  Lsn first_lsn;            // lowest LSN present (Lsn(0) if the log is empty)
+  Lsn last_lsn;             // highest valid LSN (Lsn(0) if empty)
+  bool truncated_tail = false;
+  std::string truncated_file;     // segment whose tail was cut
+  uint64_t truncated_offset = 0;  // new end of that segment
+  uint64_t truncated_bytes = 0;   // bytes moved aside into <segment>.broken
+};
+
+// One record as replayed. `payload` is valid only during the callback.
+struct ReplayedRecord {
+  Lsn lsn;
+  std::string_view payload;
+};
+
+struct WalStats {
+  Lsn last_lsn;              // highest LSN assigned and written
+  Lsn durable_lsn;           // highest LSN known fsynced
+  uint64_t bytes_written = 0;
+  uint64_t fsyncs = 0;
+  uint64_t groups = 0;
+  size_t segments = 0;
+};
+
+class Wal {
+ public:
+  using AppendCallback = std::function<void(Result<Lsn>)>;
+
+  // Recovers `options.dir` as described above and returns an open Wal.
+  // Errors: Corruption (sealed segment, with file and offset), IOError,
+  // InvalidArgument (bad options).
+  static Result<std::unique_ptr<Wal>> Open(const WalOptions& options, RecoveryReport* report);
+
+  virtual ~Wal() = default;
+
+  // Calls `fn` for each record with lsn >= from, in order. Stops at and
+  // returns the first non-OK status `fn` returns. REQUIRES: no appends yet.
+  virtual Status Replay(Lsn from, const std::function<Status(const ReplayedRecord&)>& fn) = 0;
+
+  // Queues `payload` (copied/moved in) and returns at once; `done` is called
+  // exactly once, as described in the class comment. REQUIRES: payload size
+  // <= kMaxRecordPayload (log_format.h); larger completes with InvalidArgument.
+  virtual void AppendAsync(std::string payload, AppendCallback done) = 0;
+
+  // Blocking convenience over AppendAsync, for tests, tools and benchmarks.
+  virtual Result<Lsn> Append(std::string payload) = 0;
+
+  // Highest LSN handed out so far (0 if none).
+  virtual Lsn last_lsn() const = 0;
+  // False once fail-stopped (see FAILURE CONTRACT) or closed.
+  virtual bool healthy() const = 0;
+  // The Status that fail-stopped the log (OK while healthy).
+  virtual Status failure() const = 0;
+  virtual WalStats stats() const = 0;
+
+  // Forces rotation: seals the active segment, starts a new one whose first
+  // LSN is last_lsn()+1. Used by backups so the snapshot's WAL is immutable.
+  virtual Status Rotate() = 0;
+
+  // Names (not paths) of sealed segments in order, and the active one last.
+  virtual std::vector<std::string> SegmentFiles() const = 0;
+
+  // Deletes sealed segments all of whose records have lsn <= `covered`
+  // (already flushed to SSTs), keeping at least the newest `keep_sealed`
+  // sealed segments. The active segment is never deleted. Syncs the dir.
+  virtual Status PurgeObsoleteSegments(Lsn covered, size_t keep_sealed) = 0;
+
+  // Drains pending appends, syncs and closes. Pending callbacks complete.
+  // After Close every append completes with Unavailable.
+  virtual Status Close() = 0;
+};
+
+}  // namespace stemedb::wal
