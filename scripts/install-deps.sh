@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages StemeDB needs to build, test and run.
+# Idempotent: does nothing (and needs no root) when everything is present.
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds the benchmark peers)
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ cmake ninja-build pkg-config clang-format
+  # libraries (SPEC §1)
+  librocksdb-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
+  libsodium-dev prometheus-cpp-dev libssl-dev libisal-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (libFuzzer) and sanitizer runtimes
+  clang libclang-rt-14-dev
+  # run-time tools: rclone for backups; curl for the docs/api.md examples test
+  rclone curl ca-certificates
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(etcd-server redis-server fio wrk gnuplot-nox)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if (( ${#missing[@]} == 0 )); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: missing packages and not root; run as root: $0" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

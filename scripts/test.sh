@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# One command: install dependencies, build, and run every test (unit, e2e,
+# crash rounds, fuzz smoke). Exits non-zero on any failure.
+#   STEMEDB_CRASH_ROUNDS=200 scripts/test.sh   -> the long crash soak
+#   scripts/test.sh -R wal                      -> extra args go to ctest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh build
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 "$@"
