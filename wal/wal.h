@@ -91,6 +91,11 @@ struct WalOptions {
   // Keep the next segment preallocated (zero-filled, synced) in the
   // background, so rotation does not pay for allocation. Default true.
   bool preallocate_next_segment = true;
+  // Appends never get an LSN below this. The engine passes its applied LSN + 1,
+  // so a WAL directory that is empty (fresh restore from a checkpoint, or
+  // every segment purged) continues the sequence instead of restarting at 1.
+  // Default Lsn(1).
+  Lsn next_lsn_floor{1};
   // Filesystem seam. nullptr = Env::Default(). Not owned.
   Env* env = nullptr;
   // Metrics observer. nullptr = none. Not owned; must outlive the Wal.

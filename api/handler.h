@@ -1,0 +1,51 @@
+// The seam between the HTTP transport (server.h/session.h: sockets, parsing,
+// timeouts, body limits, logging, metrics) and the application (router.h:
+// routes, auth, validation, engine calls). The transport never looks at a
+// route's meaning; the router never touches a socket. So the router is tested
+// without a network, and the transport with a trivial handler.
+#pragma once
+
+#include <boost/beast/http.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace stemedb::api {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// Filled by the router while handling; read by the transport for the request
+// log line and the route-labelled metrics (route templates, never raw paths).
+struct RequestMeta {
+  std::string route = "unmatched";  // e.g. "/v1/assertions/{id}"
+  std::string key_id;               // "" if unauthenticated
+  std::string project;              // "" if none
+  uint64_t assertions_written = 0;
+};
+
+// Streams a large reply (GET /v1/admin/backup) without buffering it: the
+// transport sends `head` (chunked), then calls `produce` on a worker thread;
+// `produce` calls `write(chunk)` for each chunk until done. A false return
+// from write means the client went away: stop producing.
+struct StreamingReply {
+  Response head;  // status + headers; body ignored
+  std::function<bool(const std::function<bool(std::string_view chunk)>& write)> produce;
+};
+
+// Called exactly once per request, from any thread (writes complete on the
+// WAL writer thread; the transport posts back to the connection's executor).
+using ReplyFn = std::function<void(Response)>;
+using StreamFn = std::function<void(StreamingReply)>;
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // `meta` lives until the reply has been sent. Exactly one of `reply` or
+  // `stream` is called, exactly once.
+  virtual void Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn reply,
+                      StreamFn stream) = 0;
+};
+
+}  // namespace stemedb::api

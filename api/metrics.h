@@ -1,0 +1,44 @@
+// Metrics: every Prometheus series of SPEC §6 (and RocksDB/process health),
+// registered once in one prometheus::Registry and served at GET /metrics.
+//
+// Label cardinality is bounded: `route` is a route template, `project`
+// labels are capped (after kMaxProjectLabels distinct projects the rest are
+// counted under project="_other").
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/database.h"
+#include "wal/wal.h"
+
+namespace stemedb::api {
+
+class Metrics {
+ public:
+  static constexpr size_t kMaxProjectLabels = 200;
+  Metrics();
+  ~Metrics();
+
+  // The WalProbe to put into WalOptions (fsync latency, group commit size).
+  wal::WalProbe* wal_probe();
+
+  void ObserveRequest(std::string_view route, std::string_view method, unsigned status,
+                      std::chrono::nanoseconds duration);
+  void AddAssertionsWritten(std::string_view project, uint64_t count);
+  void AddRateLimited(std::string_view project);
+  void SetDiskFree(std::string_view volume, uint64_t bytes);
+  void SetReplaySeconds(double seconds);
+  // Pulls applied LSN, WAL bytes, RocksDB stats from the database.
+  void UpdateFromDatabase(engine::Database& db);
+  // Prometheus text exposition format of everything.
+  std::string Render();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stemedb::api

@@ -1,0 +1,45 @@
+// AuditLog: who did what to which key or agent, and when (SPEC §5).
+//
+// Records live in engine SystemTable::kAudit under a 16-hex big-endian
+// sequence key (time-ordered). Writers build the SystemWrite with
+// MakeAuditWrite() and commit it in the same SystemEntry as the change it
+// describes, so an action and its audit record are durable together.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/database.h"
+#include "util/status.h"
+
+namespace stemedb::auth {
+
+struct AuditRecord {
+  uint64_t seq = 0;
+  int64_t time_us = 0;
+  std::string actor_key_id;
+  std::string action;  // "key.create", "key.revoke", "key.rotate", "agent.register", ...
+  std::string target;  // key_id, or project/agent_id
+  std::string detail;  // short free text, never a secret
+};
+std::string AuditRecordJson(const AuditRecord& record);
+
+class AuditLog {
+ public:
+  explicit AuditLog(engine::Database* db);
+  // Finds the last sequence number. Call once at startup.
+  Status Load();
+  // A write for the record (assigns the next seq). Thread-safe.
+  engine::SystemWrite MakeAuditWrite(AuditRecord record);
+  // Newest first, at most `limit`, with seq < `before_seq` (0 = from newest).
+  Result<std::vector<AuditRecord>> List(size_t limit, uint64_t before_seq) const;
+
+ private:
+  engine::Database* db_;
+  std::atomic<uint64_t> next_seq_{1};
+};
+
+}  // namespace stemedb::auth
