@@ -33,8 +33,15 @@ class Metrics {
   void SetReplaySeconds(double seconds);
   // Pulls applied LSN, WAL bytes, RocksDB stats from the database.
   void UpdateFromDatabase(engine::Database& db);
-  // Prometheus text exposition format of everything.
+  // Prometheus text exposition format of everything (refreshes the process
+  // metrics from /proc/self first).
   std::string Render();
+
+  // --- transport and state (added by the transport; additive) -----------
+  void SetConnectionsActive(size_t active);
+  void AddConnectionRejected();
+  // 1 while /v1/ready would answer 200.
+  void SetReady(bool ready);
 
  private:
   class Impl;

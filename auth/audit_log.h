@@ -4,9 +4,17 @@
 // sequence key (time-ordered). Writers build the SystemWrite with
 // MakeAuditWrite() and commit it in the same SystemEntry as the change it
 // describes, so an action and its audit record are durable together.
+//
+// Sequence numbers come from one process-wide counter that Load() raises
+// past the highest stored record, so several AuditLog instances (KeyStore's
+// and AgentRegistry's, or a reopened Database) never hand out the same
+// number; numbers are unique and increasing, not necessarily dense (a failed
+// commit leaves a gap). Records are never rewritten or deleted.
+//
+// Stored value: compact JSON {"seq","time_us","actor","action","target",
+// "detail"}. List() scans the table (admin-only, rare), O(records).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -25,6 +33,7 @@ struct AuditRecord {
   std::string target;  // key_id, or project/agent_id
   std::string detail;  // short free text, never a secret
 };
+// {"seq","time" (RFC 3339),"actor_key_id","action","target","detail"}.
 std::string AuditRecordJson(const AuditRecord& record);
 
 class AuditLog {
@@ -39,7 +48,6 @@ class AuditLog {
 
  private:
   engine::Database* db_;
-  std::atomic<uint64_t> next_seq_{1};
 };
 
 }  // namespace stemedb::auth

@@ -27,6 +27,9 @@
 
 namespace stemedb::auth {
 
+class AuditLog;
+class UsageMeter;
+
 enum class Role { kAdmin, kWriteAgent, kReadOnly };
 // "admin" | "write_agent" | "read_only".
 std::string_view RoleName(Role role);
@@ -73,8 +76,14 @@ struct KeyRecord {
   int64_t last_used_at_us = 0;  // from metering; 0 = never
   bool is_root = false;         // seeded from STEMEDB_ROOT_API_KEY / root.key
 };
-// Renders a KeyRecord as the JSON object of the admin routes (no secret).
+// Renders a KeyRecord as the JSON object of the admin routes (no secret):
+// {"key_id","label","role","project" (null for admin keys),"created_at",
+//  "last_used_at","expires_at","revoked_at" (RFC 3339 or null),"revoked"
+//  (bool: no longer accepted at `now_us`),"rotated_to" (only if rotated),
+//  "rate_limit" ("<rate>/s,<burst>" or null),"root" (bool)}.
+// The one-argument form judges "revoked" at the current wall-clock time.
 std::string KeyRecordJson(const KeyRecord& record);
+std::string KeyRecordJson(const KeyRecord& record, int64_t now_us);
 
 struct CreateKeyRequest {
   std::string label;  // 1..128 printable
@@ -92,12 +101,21 @@ struct IssuedKey {
 
 class KeyStore {
  public:
-  // `db` must outlive the store. Call Load() before use.
+  // `db` must outlive the store. Call Load() before use. This form owns a
+  // private AuditLog (loaded by Load()); a server that also runs an
+  // AgentRegistry should share one AuditLog through the second form.
   explicit KeyStore(engine::Database* db);
+  // `audit` (not owned, already Load()ed) receives every mutation's record.
+  KeyStore(engine::Database* db, AuditLog* audit);
   ~KeyStore();
 
   // Reads every key from the engine into the cache.
   Status Load();
+  // The audit log mutations are recorded in (owned or shared).
+  AuditLog* audit_log() const;
+  // Optional: List()/Get() fill last_used_at_us from this meter. Not owned;
+  // must outlive the store. Call before serving requests.
+  void SetUsageMeter(const UsageMeter* meter);
   // True when no key exists at all (startup guard 4).
   bool empty() const;
 
@@ -109,6 +127,10 @@ class KeyStore {
   // Seeds `root_key` as an admin key labelled "root" if its hash is not
   // present. Returns true if it was inserted, false if already there.
   // InvalidArgument if malformed (startup guard 3 checks first).
+  // A root key that was revoked (or rotated away) through the API stays
+  // revoked: seeding never resurrects a key, so revocation is final even for
+  // the key in STEMEDB_ROOT_API_KEY (a warning naming only its key_id is
+  // logged). The operator replaces the secret to regain a root key.
   Result<bool> SeedRootKey(std::string_view root_key, int64_t now_us);
 
   // Admin operations; `actor_key_id` goes into the audit record.
@@ -116,10 +138,15 @@ class KeyStore {
                            int64_t now_us);
   std::vector<KeyRecord> List() const;  // sorted by created_at
   Result<KeyRecord> Get(std::string_view key_id) const;
-  // NotFound if unknown. Revoking twice is OK (idempotent).
+  // NotFound if unknown. Revoking twice is OK (idempotent: no second write
+  // or audit record). Revoking a rotated key inside its grace period ends
+  // the grace period now.
   Status Revoke(std::string_view key_id, std::string_view actor_key_id, int64_t now_us);
   // New key with the same label/role/project/rate limit; the old key stops
-  // working after `grace_seconds` (0 = at once).
+  // working after `grace_seconds` (0 = at once). If the old key had an
+  // expiry, the new key gets the same lifetime counted from now. NotFound if
+  // unknown; Conflict if the key is revoked or already rotated;
+  // InvalidArgument for a negative grace.
   Result<IssuedKey> Rotate(std::string_view key_id, int64_t grace_seconds,
                            std::string_view actor_key_id, int64_t now_us);
 

@@ -3,12 +3,18 @@
 // Buckets are sharded by key_id hash (one small mutex per shard), so one noisy
 // key contends only with keys of its own shard and never with the I/O threads
 // of other shards for long. Idle buckets are dropped after a while to keep
-// memory bounded.
+// memory bounded: a shard sweeps at most every 10 s (of the caller's clock)
+// and drops buckets that have refilled completely, which is unobservable
+// because a new bucket starts full.
+//
+// A refused Acquire takes no token, so a client that keeps retrying early
+// is not punished beyond the limit itself.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "auth/key_store.h"
@@ -30,6 +36,8 @@ class RateLimiter {
   // `spec` or the default). `now` is steady-clock time.
   RateDecision Acquire(std::string_view key_id, const std::optional<RateLimitSpec>& spec,
                        std::chrono::steady_clock::time_point now);
+  // Buckets currently held (for tests and metrics).
+  size_t bucket_count() const;
 
  private:
   class Impl;

@@ -30,7 +30,9 @@ struct UsageCounters {
   int64_t last_used_at_us = 0;
 };
 // {"key_id","project","requests","assertions_written","bytes_in","bytes_out",
-//  "rate_limited","last_used_at"} (last_used_at RFC 3339 or null).
+//  "rate_limited","last_used_at"} (last_used_at RFC 3339 or null). For a
+// per-project sum (key_id "") "key_id" is left out; "project" is null for
+// admin keys (project "").
 std::string UsageJson(const UsageCounters& usage);
 
 class UsageMeter {
@@ -49,11 +51,17 @@ class UsageMeter {
 
   std::optional<UsageCounters> ForKey(std::string_view key_id) const;
   std::vector<UsageCounters> AllKeys() const;
-  // Sums per project (key_id ""), optionally only `project`.
+  // Sums per project (key_id ""), optionally only `project`; sorted by
+  // project. Admin keys (project "") are not a project and are left out of
+  // the unfiltered list.
   std::vector<UsageCounters> ByProject(std::optional<std::string_view> project) const;
 
   // Writes changed counters to the engine (one SystemEntry). Safe to call
-  // concurrently with Record*.
+  // concurrently with Record*; concurrent Flush calls are serialized. On
+  // failure the counters stay marked changed and the next Flush retries.
+  // Stored per key_id as compact JSON {"v":1,"key_id","project","requests",
+  // "assertions_written","bytes_in","bytes_out","rate_limited",
+  // "last_used_at_us"}.
   Status Flush();
 
  private:

@@ -28,12 +28,18 @@ struct SnapshotOptions {
 };
 
 struct SnapshotInfo {
-  uint64_t snapshot_lsn = 0;
-  uint64_t files = 0;
-  uint64_t bytes = 0;
+  uint64_t snapshot_lsn = 0;  // the checkpoint's applied LSN
+  uint64_t files = 0;         // data files in the archive (MANIFEST.json excluded)
+  uint64_t bytes = 0;         // archive bytes handed to the sink
 };
 
 // Streams the archive to `sink` in chunks. A non-OK Status from `sink` aborts.
+// The temporary checkpoint (<scratch_dir>/backup-<pid>-<n>) is removed on
+// every path, success or not. Errors: whatever CreateCheckpoint returns
+// (Unavailable while closing, IOError, NoSpace), IOError reading the
+// checkpoint, or the sink's Status. On error the sink has received a prefix
+// of an archive, which any reader rejects (truncated tar / missing files).
+// Thread-safety: concurrent calls are allowed (distinct scratch names).
 Result<SnapshotInfo> WriteSnapshotArchive(engine::Database& db, const SnapshotOptions& options,
                                           const std::function<Status(std::string_view)>& sink);
 

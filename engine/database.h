@@ -104,11 +104,9 @@ class Database {
 
   // The assertion `id` of `project`, with retraction state as of now.
   // NotFound if absent or in another project (callers must not distinguish).
-  virtual Result<StoredAssertion> GetAssertion(std::string_view project,
-                                               std::string_view id) = 0;
+  virtual Result<StoredAssertion> GetAssertion(std::string_view project, std::string_view id) = 0;
   // A retraction record by its own id (NotFound otherwise).
-  virtual Result<StoredRetraction> GetRetraction(std::string_view project,
-                                                 std::string_view id) = 0;
+  virtual Result<StoredRetraction> GetRetraction(std::string_view project, std::string_view id) = 0;
   virtual Result<QueryPage> Query(const QuerySpec& spec) = 0;
   // Current beliefs about `subject` (optionally one predicate) as of `as_of`
   // (nullopt = now). Retracted assertions drop out.
@@ -122,8 +120,7 @@ class Database {
                                                                   std::string_view key) = 0;
 
   // System tables (auth/, metering, audit). Get: nullopt if absent.
-  virtual Result<std::optional<std::string>> GetSystem(SystemTable table,
-                                                       std::string_view key) = 0;
+  virtual Result<std::optional<std::string>> GetSystem(SystemTable table, std::string_view key) = 0;
   // Calls fn(key, value) for keys starting with `prefix` in key order until
   // fn returns false.
   virtual Status ScanSystem(

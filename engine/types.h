@@ -81,6 +81,14 @@ using LogEntry = std::variant<AssertBatchEntry, RetractEntry, SystemEntry>;
 struct CommitInfo {
   Lsn lsn;
   int64_t recorded_at_us = 0;  // wall clock at submit, microseconds since epoch
+  // Assertion ids of a batch, or the retraction id (empty for SystemEntry).
+  // For a deduplicated retry these are the ids of the first write, so api/
+  // can repeat the first reply without a second lookup.
+  std::vector<std::string> ids;
+  // True when an idempotency token matched an earlier write with the same
+  // request hash: nothing was written and lsn/recorded_at/ids are the first
+  // write's. The retry's own LSN was consumed as a no-op.
+  bool deduplicated = false;
 };
 
 // An assertion as stored. `json` is the full object of SPEC §4 (id, project,

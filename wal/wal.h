@@ -29,6 +29,12 @@
 //   `done` must be quick and must not call Append (it runs on the writer
 //   thread, which is blocked meanwhile): the engine applies the record to
 //   RocksDB there, in LSN order, which is what makes reads after an ack see it.
+//   Errors (failed state, oversize payload) are delivered on the writer thread
+//   too, never inside AppendAsync, so a caller may hold its own lock while
+//   calling AppendAsync. Only after Close() has begun is `done` called inline
+//   (with Unavailable), because no writer thread is left to call it.
+//   A group is cut at max_group_bytes; rotation happens between groups, once
+//   the active segment holds >= segment_bytes, so a group never spans segments.
 //
 // FAILURE CONTRACT (fail-stop)
 //   If a write or fdatasync of the active segment fails, the Wal enters the
@@ -38,12 +44,22 @@
 //   the kernel may have dropped the dirty pages (PostgreSQL "fsyncgate").
 //   healthy() turns false. The only way out is a restart, which re-verifies
 //   what is on disk. ENOSPC while *preallocating* a new segment is not
-//   fatal: the appends of that group fail with NoSpace and later appends retry.
+//   fatal: the appends of that group fail with NoSpace (they get no LSN) and
+//   later appends retry. A failed fsync of the directory at rotation (the new
+//   segment's name would not be durable) fail-stops like a failed fdatasync.
+//   Records of the failed group may be on disk after a restart: they were
+//   never acknowledged, so they may be present or absent, never corrupt.
 //
 // THREAD-SAFETY
 //   Append*, last_lsn, healthy, stats may be called from any thread
 //   concurrently. Open/Replay/Close/PurgeObsoleteSegments are called by one
-//   owner (engine::Database), never concurrently with each other.
+//   owner (engine::Database), never concurrently with each other. Rotate may
+//   be called from any thread (it is handed to the writer thread).
+//
+// FILES
+//   Open() creates `dir` and flocks <dir>/LOCK for the life of the Wal (a
+//   second Open of the same directory gets Busy). Threads: one writer, one
+//   preallocator (if enabled). See wal/FORMAT.md for everything on disk.
 #pragma once
 
 #include <atomic>
@@ -105,8 +121,8 @@ struct WalOptions {
 // What Open() found and did; logged by the server at startup.
 struct RecoveryReport {
   size_t segments = 0;
-  Lsn first_lsn;            // lowest LSN present (Lsn(0) if the log is empty)
-  Lsn last_lsn;             // highest valid LSN (Lsn(0) if empty)
+  Lsn first_lsn;  // lowest LSN present (Lsn(0) if the log is empty)
+  Lsn last_lsn;   // highest valid LSN (Lsn(0) if empty)
   bool truncated_tail = false;
   std::string truncated_file;     // segment whose tail was cut
   uint64_t truncated_offset = 0;  // new end of that segment
@@ -120,8 +136,8 @@ struct ReplayedRecord {
 };
 
 struct WalStats {
-  Lsn last_lsn;              // highest LSN assigned and written
-  Lsn durable_lsn;           // highest LSN known fsynced
+  Lsn last_lsn;     // highest LSN assigned and written
+  Lsn durable_lsn;  // highest LSN known fsynced
   uint64_t bytes_written = 0;
   uint64_t fsyncs = 0;
   uint64_t groups = 0;
@@ -141,6 +157,9 @@ class Wal {
 
   // Calls `fn` for each record with lsn >= from, in order. Stops at and
   // returns the first non-OK status `fn` returns. REQUIRES: no appends yet.
+  // Lsn(0) means Lsn(1). Corruption if `from` is below the first LSN of the
+  // oldest segment present (those records were purged or never reached this
+  // directory: skipping them silently would lose data).
   virtual Status Replay(Lsn from, const std::function<Status(const ReplayedRecord&)>& fn) = 0;
 
   // Queues `payload` (copied/moved in) and returns at once; `done` is called
@@ -161,6 +180,8 @@ class Wal {
 
   // Forces rotation: seals the active segment, starts a new one whose first
   // LSN is last_lsn()+1. Used by backups so the snapshot's WAL is immutable.
+  // A no-op (OK) if the active segment holds no record yet: it already starts
+  // at last_lsn()+1. Returns the failure Status once fail-stopped.
   virtual Status Rotate() = 0;
 
   // Names (not paths) of sealed segments in order, and the active one last.
@@ -172,7 +193,9 @@ class Wal {
   virtual Status PurgeObsoleteSegments(Lsn covered, size_t keep_sealed) = 0;
 
   // Drains pending appends, syncs and closes. Pending callbacks complete.
-  // After Close every append completes with Unavailable.
+  // After Close every append completes with Unavailable. Returns the failure
+  // Status if the Wal had fail-stopped (nothing is synced then). Idempotent;
+  // the destructor calls it.
   virtual Status Close() = 0;
 };
 

@@ -1,0 +1,51 @@
+# StemeDB image: both binaries (stemedb, stemectl) plus rclone for backups.
+#   docker build -t stemedb:0.1.0 .
+# Multi-stage: the build stage has the toolchain; the final stage only the
+# run-time shared libraries (tests/k3s/conformance.sh checks that this list
+# covers what the built binaries link and that every name exists in Debian 12).
+FROM debian:12 AS build
+WORKDIR /src
+# Dependencies first, so a source change does not reinstall them.
+COPY scripts/install-deps.sh scripts/install-deps.sh
+RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+COPY . .
+# Release, no tests/benchmarks, and no test failpoints in a shipped binary.
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DSTEMEDB_BUILD_TESTS=OFF -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_FAILPOINTS=OFF \
+ && ninja -C /build stemedb stemectl \
+ && strip /build/api/stemedb /build/stemectl/stemectl
+
+FROM debian:12-slim
+# runtime-packages-begin (parsed by tests/k3s/conformance.sh: keep one name per line)
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      librocksdb7.8 \
+      libboost-json1.81.0 \
+      libboost-program-options1.81.0 \
+      libsodium23 \
+      libprometheus-cpp-core1.0 \
+      libprometheus-cpp-pull1.0 \
+      libssl3 \
+      libisal2 \
+      libarchive13 \
+      ca-certificates \
+      rclone \
+ && rm -rf /var/lib/apt/lists/*
+# runtime-packages-end
+RUN groupadd --gid 1000 stemedb \
+ && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin stemedb \
+ && install -d -o 1000 -g 1000 -m 0750 /var/lib/stemedb /var/lib/stemedb/wal /var/lib/stemedb/db
+COPY --from=build /build/api/stemedb /build/stemectl/stemectl /usr/local/bin/
+# Fail the build, not the pod, if a shared library is missing.
+RUN ! ldd /usr/local/bin/stemedb /usr/local/bin/stemectl | grep 'not found'
+USER 1000:1000
+WORKDIR /var/lib/stemedb
+# Same layout as k3s/base/deployment.yaml. A non-loopback bind needs
+# STEMEDB_ROOT_API_KEY (SPEC §3): `docker run -e STEMEDB_ROOT_API_KEY=...`.
+ENV STEMEDB_BIND_ADDR=0.0.0.0:18180 \
+    STEMEDB_DATA_DIR=/var/lib/stemedb/db \
+    STEMEDB_WAL_DIR=/var/lib/stemedb/wal \
+    STEMEDB_DB_DIR=/var/lib/stemedb/db
+EXPOSE 18180
+ENTRYPOINT ["stemedb"]

@@ -1,0 +1,105 @@
+// ServerConfig: every setting of the `stemedb` server (SPEC §2), read from
+// the environment (STEMEDB_*) and from the same names as command-line flags
+// (STEMEDB_WAL_SYNC <-> --wal-sync). A flag wins over the environment, the
+// environment over the default. docs/configuration.md lists every variable.
+//
+// Parsing never exits and never logs: it returns the config, the warnings to
+// log (unknown STEMEDB_* variables, naming the closest known one) and, on a
+// bad value, an InvalidArgument Status whose message is one line naming the
+// variable, e.g. "STEMEDB_WAL_SYNC: expected always|interval|none, got 'sometimes'".
+// main.cc prints that line and exits 1.
+//
+// The root API key is held here only to seed it; nothing ever prints a
+// ServerConfig field that may hold it (see Describe()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/key_store.h"
+#include "util/logging.h"
+#include "util/status.h"
+#include "wal/wal.h"
+
+namespace stemedb::api {
+
+struct ServerConfig {
+  // --- SPEC §2 ----------------------------------------------------------
+  std::string bind_addr = "127.0.0.1:18180";  // as given
+  std::string bind_host = "127.0.0.1";        // parsed from bind_addr
+  uint16_t bind_port = 18180;                 // 0 = any free port (tests)
+  std::string data_dir = "./stemedb-data";
+  std::string wal_dir;  // resolved: $DATA_DIR/wal unless set
+  std::string db_dir;   // resolved: $DATA_DIR/db unless set
+  wal::SyncPolicy wal_sync = wal::SyncPolicy::kAlways;
+  std::chrono::milliseconds wal_sync_interval{10};
+  uint64_t wal_segment_bytes = 67108864;
+  bool auth_enabled = true;
+  std::string root_api_key;  // "" = not given. Never log.
+  bool unsafe_skip_signatures = false;
+  bool meter_enabled = true;
+  std::string rate_limit = "200/s,400";  // as given
+  auth::RateLimitSpec rate_limit_spec;   // parsed
+  uint64_t max_body_bytes = 1048576;
+  uint64_t min_free_bytes = 268435456;
+  std::vector<std::string> allowed_origins;  // empty = no CORS headers
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  log::Format log_format = log::Format::kText;
+  log::Level log_level = log::Level::kInfo;
+
+  // --- transport and operations (docs/configuration.md) -------------------
+  // Graceful shutdown: how long in-flight requests may take after SIGTERM.
+  std::chrono::milliseconds drain_timeout{20000};
+  // Connections beyond this are accepted and closed at once.
+  size_t max_connections = 1024;
+  // A request's header must arrive within this (also the keep-alive idle
+  // limit between requests): slowloris cannot hold a connection.
+  std::chrono::milliseconds header_timeout{10000};
+  // The body must arrive within this after the header.
+  std::chrono::milliseconds body_timeout{30000};
+  // 0 = max(2, hardware threads).
+  size_t io_threads = 0;
+  // How often the usage meter is persisted (a crash loses at most this much).
+  std::chrono::milliseconds usage_flush_interval{10000};
+  // Writes admitted concurrently before the router answers 503 (overload).
+  size_t max_inflight_writes = 4096;
+
+  bool tls_enabled() const { return !tls_cert_path.empty(); }
+  bool loopback_bind() const;
+  // One line for the startup log: every setting except the root key (which
+  // is shown only as "set"/"unset").
+  std::string Describe() const;
+};
+
+struct ConfigParseResult {
+  ServerConfig config;
+  // Unknown STEMEDB_* variables, each naming the closest known one.
+  std::vector<std::string> warnings;
+  // --help / --version were given: print `output` to stdout and exit 0.
+  bool exit_now = false;
+  std::string output;
+};
+
+// Parses `argv` (flags) over `env` (name -> value; pass CurrentEnvironment()).
+// InvalidArgument with a one-line message on any bad value or unknown flag.
+Result<ConfigParseResult> ParseConfig(int argc, const char* const* argv,
+                                      const std::map<std::string, std::string>& env);
+
+// The process environment as a map (only STEMEDB_* entries).
+std::map<std::string, std::string> CurrentEnvironment();
+
+// Every known STEMEDB_* variable name, in documentation order.
+const std::vector<std::string>& KnownVariables();
+
+// Levenshtein distance; exposed for tests.
+size_t EditDistance(std::string_view a, std::string_view b);
+
+// True for "localhost", 127.0.0.0/8 and ::1.
+bool IsLoopbackHost(std::string_view host);
+
+}  // namespace stemedb::api

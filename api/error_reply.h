@@ -1,0 +1,78 @@
+// Error replies of the HTTP API: the one table that maps StemeDB's error
+// kinds to SPEC §4 status codes and JSON error bodies.
+//
+//   {"error":{"code":"invalid_field","message":"subject: must be 1..512 bytes",
+//             "field":"subject"}}
+//
+// `code` is the contract (clients switch on it); `message` is for humans and
+// may change. `field` is present only for invalid_field. Every message goes
+// through ScrubSecrets() before it is rendered, so no reply can echo an API
+// key even if a lower layer put one into a Status message by mistake.
+//
+// 429 and 503 replies carry Retry-After (whole seconds, at least 1).
+//
+// Thread-safe pure functions.
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <string>
+#include <string_view>
+
+#include "api/handler.h"
+#include "util/status.h"
+
+namespace stemedb::api {
+
+// An error as the API reports it.
+struct ApiError {
+  unsigned status = 500;  // HTTP status code
+  std::string code;       // SPEC §4 code: "invalid_json", "not_found", ...
+  std::string message;    // human readable, never contains a key
+  std::string field;      // invalid_field only: the offending field ("assertions[3].subject")
+  unsigned retry_after_seconds = 0;  // > 0 adds Retry-After (429, 503)
+};
+
+// Value-or-ApiError, the return type of api/ validation and route helpers.
+template <class T>
+using ApiResult = boost::system::result<T, ApiError>;
+[[noreturn]] void throw_exception_from_error(const ApiError& e, const boost::source_location& loc);
+
+// Constructors for each SPEC §4 error.
+ApiError InvalidJson(std::string_view message);
+// message becomes "<field>: <why>".
+ApiError InvalidField(std::string_view field, std::string_view why);
+ApiError Unauthorized(std::string_view message);
+ApiError BadSignature(std::string_view message);  // 401 bad_signature
+ApiError Forbidden(std::string_view message);
+ApiError NotFoundError(std::string_view message);
+ApiError MethodNotAllowed(std::string_view message);  // 405 method_not_allowed
+ApiError ConflictError(std::string_view message);
+ApiError TooLarge(std::string_view message);
+ApiError UnsupportedMediaType(std::string_view message);
+ApiError RateLimited(unsigned retry_after_seconds);
+ApiError Unavailable(std::string_view message, unsigned retry_after_seconds = 1);
+ApiError InsufficientStorage(std::string_view message);
+ApiError Internal(std::string_view message);
+
+// Maps a Status from engine/, auth/ or backup/ to an ApiError:
+//   NotFound→404 not_found, InvalidArgument→400 invalid_field,
+//   Conflict→409 conflict, NoSpace→507 insufficient_storage,
+//   Unavailable/Busy/Failed→503 unavailable (+Retry-After),
+//   PermissionDenied→403 forbidden, Unauthenticated→401 unauthorized
+//   (bad_signature if the message starts with "bad_signature"),
+//   Corruption/IOError→500 internal.
+ApiError FromStatus(const Status& status);
+
+// Replaces every "steme_live_<hex>" run in `text` with "steme_live_…".
+std::string ScrubSecrets(std::string_view text);
+
+// {"error":{...}} body for `error`.
+std::string ErrorJson(const ApiError& error);
+
+// A complete JSON response (Content-Type application/json, Content-Length
+// set, Cache-Control no-store) for an HTTP `version` and keep-alive choice.
+Response JsonResponse(unsigned status, std::string body, unsigned version, bool keep_alive);
+// The error response for `error`, with Retry-After when asked for.
+Response ErrorResponse(const ApiError& error, unsigned version, bool keep_alive);
+
+}  // namespace stemedb::api

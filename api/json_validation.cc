@@ -1,0 +1,207 @@
+#include "api/json_validation.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <vector>
+
+#include "api/time_format.h"
+#include "auth/canonical_json.h"
+
+namespace stemedb::api {
+namespace {
+
+std::string FieldName(std::string_view prefix, std::string_view name) {
+  std::string f(prefix);
+  f += name;
+  return f;
+}
+
+std::string_view View(const boost::json::string& s) { return {s.data(), s.size()}; }
+
+const char* KindName(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null:
+      return "null";
+    case boost::json::kind::bool_:
+      return "a boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64:
+    case boost::json::kind::double_:
+      return "a number";
+    case boost::json::kind::string:
+      return "a string";
+    case boost::json::kind::array:
+      return "an array";
+    case boost::json::kind::object:
+      return "an object";
+  }
+  return "?";
+}
+
+}  // namespace
+
+ApiResult<boost::json::object> ParseJsonObject(std::string_view body, boost::json::storage_ptr sp) {
+  if (body.empty()) return InvalidJson("request body is empty; expected a JSON object");
+  boost::system::error_code ec;
+  boost::json::parse_options opts;
+  opts.max_depth = 64;  // bounds recursion in AppendCanonicalJson
+  boost::json::value v = boost::json::parse(body, ec, std::move(sp), opts);
+  if (ec) return InvalidJson("request body is not valid JSON: " + ec.message());
+  if (!v.is_object()) return InvalidJson("request body must be a JSON object");
+  return std::move(v.get_object());
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  // boost::json::serialize of a string escapes exactly '"', '\\' and control
+  // characters; that is the canonical string form.
+  out->append(boost::json::serialize(boost::json::string_view(s.data(), s.size())));
+}
+
+void AppendCanonicalJson(const boost::json::value& v, std::string* out) {
+  // One canonical form for storage and signatures: auth/ owns it (RFC 8785).
+  auth::AppendCanonicalJson(v, out);
+}
+
+std::string CanonicalJson(const boost::json::value& v) {
+  std::string out;
+  AppendCanonicalJson(v, &out);
+  return out;
+}
+
+ApiResult<void> CheckKnownFields(const boost::json::object& obj,
+                                 std::initializer_list<std::string_view> allowed,
+                                 std::string_view prefix) {
+  for (const auto& kv : obj) {
+    if (std::find(allowed.begin(), allowed.end(), kv.key()) == allowed.end()) {
+      return InvalidField(FieldName(prefix, kv.key()), "unknown field");
+    }
+  }
+  return {};
+}
+
+ApiResult<std::optional<std::string_view>> OptionalString(const boost::json::object& obj,
+                                                          std::string_view name, size_t min,
+                                                          size_t max, std::string_view prefix) {
+  const boost::json::value* v = obj.if_contains(name);
+  if (v == nullptr || v->is_null()) return std::optional<std::string_view>();
+  if (!v->is_string()) {
+    return InvalidField(FieldName(prefix, name),
+                        std::string("must be a string, got ") + KindName(*v));
+  }
+  std::string_view s = View(v->get_string());
+  if (s.size() < min || s.size() > max) {
+    return InvalidField(FieldName(prefix, name), "must be " + std::to_string(min) + ".." +
+                                                     std::to_string(max) + " bytes, got " +
+                                                     std::to_string(s.size()));
+  }
+  if (s.find('\0') != std::string_view::npos) {
+    return InvalidField(FieldName(prefix, name), "must not contain NUL");
+  }
+  return std::optional<std::string_view>(s);
+}
+
+ApiResult<std::string_view> RequiredString(const boost::json::object& obj, std::string_view name,
+                                           size_t min, size_t max, std::string_view prefix) {
+  if (!obj.contains(name)) return InvalidField(FieldName(prefix, name), "is required");
+  auto r = OptionalString(obj, name, min, max, prefix);
+  if (!r) return r.error();
+  if (!*r) return InvalidField(FieldName(prefix, name), "must be a string, got null");
+  return **r;
+}
+
+bool IsBase64OfSize(std::string_view text, size_t bytes) {
+  if (text.size() != sodium_base64_ENCODED_LEN(bytes, sodium_base64_VARIANT_ORIGINAL) - 1) {
+    return false;
+  }
+  unsigned char buf[128];
+  if (bytes > sizeof buf) return false;
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(buf, sizeof buf, text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+    return false;
+  }
+  return len == bytes && end == text.data() + text.size();
+}
+
+bool IsWellFormedId(std::string_view id) {
+  if (id.size() != 32) return false;
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool IsValidProjectName(std::string_view project) {
+  if (project.empty() || project.size() > 128 || project[0] == '.') return false;
+  return std::all_of(project.begin(), project.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+ApiResult<engine::NewAssertion> ValidateAssertion(const boost::json::object& obj,
+                                                  std::string_view prefix) {
+  if (auto r = CheckKnownFields(
+          obj,
+          {"subject", "predicate", "value", "agent_id", "confidence", "observed_at", "signature"},
+          prefix);
+      !r) {
+    return r.error();
+  }
+  engine::NewAssertion a;
+  auto subject = RequiredString(obj, "subject", 1, kMaxSubjectBytes, prefix);
+  if (!subject) return subject.error();
+  auto predicate = RequiredString(obj, "predicate", 1, kMaxPredicateBytes, prefix);
+  if (!predicate) return predicate.error();
+  auto agent = RequiredString(obj, "agent_id", 1, kMaxAgentIdBytes, prefix);
+  if (!agent) return agent.error();
+  a.subject = *subject;
+  a.predicate = *predicate;
+  a.agent_id = *agent;
+
+  const boost::json::value* value = obj.if_contains("value");
+  if (value == nullptr) return InvalidField(FieldName(prefix, "value"), "is required");
+  AppendCanonicalJson(*value, &a.value_json);
+  if (a.value_json.size() > kMaxValueBytes) {
+    return InvalidField(FieldName(prefix, "value"), "must be at most 65536 bytes of JSON, got " +
+                                                        std::to_string(a.value_json.size()));
+  }
+
+  if (const boost::json::value* c = obj.if_contains("confidence"); c != nullptr && !c->is_null()) {
+    if (!c->is_number()) {
+      return InvalidField(FieldName(prefix, "confidence"),
+                          std::string("must be a number, got ") + KindName(*c));
+    }
+    boost::system::error_code ec;
+    double d = c->to_number<double>(ec);
+    if (ec || !(d >= 0.0 && d <= 1.0)) {
+      return InvalidField(FieldName(prefix, "confidence"), "must be between 0 and 1");
+    }
+    a.confidence = d;
+  }
+
+  auto observed = OptionalString(obj, "observed_at", 1, 64, prefix);
+  if (!observed) return observed.error();
+  if (*observed) {
+    if (!ParseRfc3339(**observed)) {
+      return InvalidField(FieldName(prefix, "observed_at"),
+                          "must be an RFC 3339 date-time such as 2026-11-22T15:38:22Z");
+    }
+    a.observed_at = **observed;
+  }
+
+  auto signature = OptionalString(obj, "signature", 1, 128, prefix);
+  if (!signature) return signature.error();
+  if (*signature) {
+    if (!IsBase64OfSize(**signature, crypto_sign_BYTES)) {
+      return InvalidField(FieldName(prefix, "signature"),
+                          "must be standard base64 of a 64-byte Ed25519 signature");
+    }
+    a.signature = **signature;
+  }
+  return a;
+}
+
+}  // namespace stemedb::api

@@ -1,0 +1,374 @@
+#include "api/metrics.h"
+
+#include <dirent.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <mutex>
+#include <shared_mutex>
+#include <sstream>
+#include <unordered_map>
+
+#include "util/logging.h"
+
+namespace stemedb::api {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// 50 µs .. ~0.8 s doubling, then 1 s: fdatasync on NVMe is ~50-200 µs, on
+// network block storage (Longhorn) milliseconds; a second is an outage.
+Histogram::BucketBoundaries FsyncBuckets() {
+  Histogram::BucketBoundaries b;
+  for (double v = 50e-6; v < 1.0; v *= 2) b.push_back(v);
+  b.push_back(1.0);
+  return b;
+}
+
+Histogram::BucketBoundaries RequestBuckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+Histogram::BucketBoundaries GroupBuckets() {
+  return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+}
+
+// The labelled families: prometheus-cpp omits a family until its first
+// series exists, so Render() declares these itself (see there).
+struct FamilyDoc {
+  const char* name;
+  const char* type;
+  const char* help;
+};
+constexpr FamilyDoc kHttpRequests{"stemedb_http_requests_total", "counter",
+                                  "HTTP requests by route template, method and status"};
+constexpr FamilyDoc kHttpDuration{"stemedb_http_request_duration_seconds", "histogram",
+                                  "HTTP request duration by route template"};
+constexpr FamilyDoc kAssertions{"stemedb_assertions_written_total", "counter",
+                                "Assertions written, by project (capped; rest as _other)"};
+constexpr FamilyDoc kRateLimited{"stemedb_rate_limited_total", "counter",
+                                 "Requests refused by rate limit, by project (capped)"};
+constexpr FamilyDoc kDiskFree{"stemedb_disk_free_bytes", "gauge",
+                              "Free bytes on the volume holding the WAL or DB"};
+
+// An fsync this slow is worth a log line of its own (etcd warns at 1 s).
+constexpr std::chrono::milliseconds kSlowFsync{1000};
+
+}  // namespace
+
+class Metrics::Impl : public wal::WalProbe {
+ public:
+  Impl()
+      : http_requests_(prometheus::BuildCounter()
+                           .Name(kHttpRequests.name)
+                           .Help(kHttpRequests.help)
+                           .Register(registry_)),
+        http_duration_(prometheus::BuildHistogram()
+                           .Name(kHttpDuration.name)
+                           .Help(kHttpDuration.help)
+                           .Register(registry_)),
+        fsync_(prometheus::BuildHistogram()
+                   .Name("stemedb_wal_fsync_latency_seconds")
+                   .Help("WAL fdatasync latency")
+                   .Register(registry_)
+                   .Add({}, FsyncBuckets())),
+        wal_bytes_(prometheus::BuildCounter()
+                       .Name("stemedb_wal_bytes_written_total")
+                       .Help("Bytes written to the WAL")
+                       .Register(registry_)
+                       .Add({})),
+        group_records_(prometheus::BuildHistogram()
+                           .Name("stemedb_wal_group_commit_records")
+                           .Help("Records per WAL group commit")
+                           .Register(registry_)
+                           .Add({}, GroupBuckets())),
+        replay_seconds_(prometheus::BuildGauge()
+                            .Name("stemedb_wal_replay_seconds")
+                            .Help("Seconds the last startup WAL replay took")
+                            .Register(registry_)
+                            .Add({})),
+        applied_lsn_(prometheus::BuildGauge()
+                         .Name("stemedb_applied_lsn")
+                         .Help("Highest LSN applied to the store")
+                         .Register(registry_)
+                         .Add({})),
+        assertions_(prometheus::BuildCounter()
+                        .Name(kAssertions.name)
+                        .Help(kAssertions.help)
+                        .Register(registry_)),
+        rate_limited_(prometheus::BuildCounter()
+                          .Name(kRateLimited.name)
+                          .Help(kRateLimited.help)
+                          .Register(registry_)),
+        disk_free_(
+            prometheus::BuildGauge().Name(kDiskFree.name).Help(kDiskFree.help).Register(registry_)),
+        pending_compaction_(prometheus::BuildGauge()
+                                .Name("stemedb_rocksdb_pending_compaction_bytes")
+                                .Help("RocksDB estimated pending compaction bytes")
+                                .Register(registry_)
+                                .Add({})),
+        live_sst_(prometheus::BuildGauge()
+                      .Name("stemedb_rocksdb_live_sst_bytes")
+                      .Help("RocksDB live SST file size")
+                      .Register(registry_)
+                      .Add({})),
+        memtable_(prometheus::BuildGauge()
+                      .Name("stemedb_rocksdb_memtable_bytes")
+                      .Help("RocksDB memtable size")
+                      .Register(registry_)
+                      .Add({})),
+        wal_healthy_(prometheus::BuildGauge()
+                         .Name("stemedb_wal_healthy")
+                         .Help("1 while the WAL accepts writes, 0 after a fail-stop")
+                         .Register(registry_)
+                         .Add({})),
+        ready_(prometheus::BuildGauge()
+                   .Name("stemedb_ready")
+                   .Help("1 while /v1/ready answers 200")
+                   .Register(registry_)
+                   .Add({})),
+        connections_(prometheus::BuildGauge()
+                         .Name("stemedb_http_connections_active")
+                         .Help("Open HTTP connections")
+                         .Register(registry_)
+                         .Add({})),
+        connections_rejected_(prometheus::BuildCounter()
+                                  .Name("stemedb_http_connections_rejected_total")
+                                  .Help("Connections closed at once: connection cap reached")
+                                  .Register(registry_)
+                                  .Add({})),
+        resident_(prometheus::BuildGauge()
+                      .Name("process_resident_memory_bytes")
+                      .Help("Resident memory size in bytes")
+                      .Register(registry_)
+                      .Add({})),
+        open_fds_(prometheus::BuildGauge()
+                      .Name("process_open_fds")
+                      .Help("Number of open file descriptors")
+                      .Register(registry_)
+                      .Add({})),
+        cpu_seconds_(prometheus::BuildCounter()
+                         .Name("process_cpu_seconds_total")
+                         .Help("Total user and system CPU time in seconds")
+                         .Register(registry_)
+                         .Add({})),
+        start_time_(prometheus::BuildGauge()
+                        .Name("process_start_time_seconds")
+                        .Help("Start time of the process since the epoch in seconds")
+                        .Register(registry_)
+                        .Add({})) {
+    prometheus::BuildGauge()
+        .Name("stemedb_build_info")
+        .Help("Build information; value 1")
+        .Register(registry_)
+        .Add({{"version", STEMEDB_VERSION}})
+        .Set(1);
+    start_time_.Set(static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()));
+  }
+
+  // --- WalProbe (WAL writer thread) ----------------------------------------
+  void OnFsync(std::chrono::nanoseconds duration) override {
+    fsync_.Observe(std::chrono::duration<double>(duration).count());
+    if (duration >= kSlowFsync) {
+      log::Warn("slow WAL fdatasync",
+                {{"duration_ms", std::to_string(duration.count() / 1000000)}});
+    }
+  }
+  void OnGroupCommit(size_t records, size_t bytes) override {
+    group_records_.Observe(static_cast<double>(records));
+    wal_bytes_.Increment(static_cast<double>(bytes));
+  }
+
+  // Family::Add takes the family's mutex; the hot path instead finds the
+  // series under a shared lock and takes the exclusive lock only for a new
+  // label set (bounded by routes x methods x statuses).
+  template <class T, class... Args>
+  T& Series(Family<T>& family, std::unordered_map<std::string, T*>& cache, std::string key,
+            const prometheus::Labels& labels, Args&&... args) {
+    {
+      std::shared_lock lock(cache_mu_);
+      auto it = cache.find(key);
+      if (it != cache.end()) return *it->second;
+    }
+    std::unique_lock lock(cache_mu_);
+    auto [it, inserted] = cache.emplace(std::move(key), nullptr);
+    if (inserted) it->second = &family.Add(labels, std::forward<Args>(args)...);
+    return *it->second;
+  }
+
+  // Caps `project` label values (SPEC: bounded cardinality).
+  std::string ProjectLabel(std::string_view project) {
+    std::string p(project.empty() ? "_none" : project);
+    {
+      std::shared_lock lock(cache_mu_);
+      if (projects_.count(p)) return p;
+      if (projects_.size() >= kMaxProjectLabels) return "_other";
+    }
+    std::unique_lock lock(cache_mu_);
+    if (projects_.size() >= kMaxProjectLabels && !projects_.count(p)) return "_other";
+    projects_.insert({p, true});
+    return p;
+  }
+
+  void UpdateProcess() {
+    long page = sysconf(_SC_PAGESIZE);
+    std::ifstream statm("/proc/self/statm");
+    uint64_t size = 0, resident = 0;
+    if (statm >> size >> resident) resident_.Set(static_cast<double>(resident * page));
+
+    size_t fds = 0;
+    if (DIR* d = opendir("/proc/self/fd")) {
+      while (dirent* e = readdir(d)) {
+        if (e->d_name[0] != '.') ++fds;
+      }
+      closedir(d);
+      open_fds_.Set(static_cast<double>(fds > 0 ? fds - 1 : 0));  // minus the DIR's own fd
+    }
+
+    // /proc/self/stat: fields 14 and 15 are utime and stime in clock ticks.
+    // The command name (field 2) may contain spaces, so skip past its ')'.
+    std::ifstream stat("/proc/self/stat");
+    std::string line;
+    if (std::getline(stat, line)) {
+      size_t close = line.rfind(')');
+      if (close != std::string::npos) {
+        std::istringstream rest(line.substr(close + 2));
+        std::string field;
+        uint64_t utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {
+          if (i == 14) utime = std::stoull(field);
+          if (i == 15) stime = std::stoull(field);
+        }
+        double cpu = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+        // A counter: move it forward by what was used since the last scrape.
+        if (cpu > cpu_seconds_.Value()) cpu_seconds_.Increment(cpu - cpu_seconds_.Value());
+      }
+    }
+  }
+
+  prometheus::Registry registry_;
+  std::shared_mutex cache_mu_;
+  std::unordered_map<std::string, Counter*> request_counters_;
+  std::unordered_map<std::string, Histogram*> request_durations_;
+  std::unordered_map<std::string, Counter*> assertion_counters_;
+  std::unordered_map<std::string, Counter*> rate_limited_counters_;
+  std::unordered_map<std::string, Gauge*> disk_gauges_;
+  std::unordered_map<std::string, bool> projects_;
+
+  Family<Counter>& http_requests_;
+  Family<Histogram>& http_duration_;
+  Histogram& fsync_;
+  Counter& wal_bytes_;
+  Histogram& group_records_;
+  Gauge& replay_seconds_;
+  Gauge& applied_lsn_;
+  Family<Counter>& assertions_;
+  Family<Counter>& rate_limited_;
+  Family<Gauge>& disk_free_;
+  Gauge& pending_compaction_;
+  Gauge& live_sst_;
+  Gauge& memtable_;
+  Gauge& wal_healthy_;
+  Gauge& ready_;
+  Gauge& connections_;
+  Counter& connections_rejected_;
+  Gauge& resident_;
+  Gauge& open_fds_;
+  Counter& cpu_seconds_;
+  Gauge& start_time_;
+};
+
+Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
+Metrics::~Metrics() = default;
+
+wal::WalProbe* Metrics::wal_probe() { return impl_.get(); }
+
+void Metrics::ObserveRequest(std::string_view route, std::string_view method, unsigned status,
+                             std::chrono::nanoseconds duration) {
+  std::string status_text = std::to_string(status);
+  std::string key;
+  key.reserve(route.size() + method.size() + 5);
+  key.append(route).append(1, '\0').append(method).append(1, '\0').append(status_text);
+  impl_
+      ->Series(
+          impl_->http_requests_, impl_->request_counters_, std::move(key),
+          {{"route", std::string(route)}, {"method", std::string(method)}, {"status", status_text}})
+      .Increment();
+  impl_
+      ->Series(impl_->http_duration_, impl_->request_durations_, std::string(route),
+               {{"route", std::string(route)}}, RequestBuckets())
+      .Observe(std::chrono::duration<double>(duration).count());
+}
+
+void Metrics::AddAssertionsWritten(std::string_view project, uint64_t count) {
+  std::string label = impl_->ProjectLabel(project);
+  impl_->Series(impl_->assertions_, impl_->assertion_counters_, label, {{"project", label}})
+      .Increment(static_cast<double>(count));
+}
+
+void Metrics::AddRateLimited(std::string_view project) {
+  std::string label = impl_->ProjectLabel(project);
+  impl_->Series(impl_->rate_limited_, impl_->rate_limited_counters_, label, {{"project", label}})
+      .Increment();
+}
+
+void Metrics::SetDiskFree(std::string_view volume, uint64_t bytes) {
+  impl_
+      ->Series(impl_->disk_free_, impl_->disk_gauges_, std::string(volume),
+               {{"volume", std::string(volume)}})
+      .Set(static_cast<double>(bytes));
+}
+
+void Metrics::SetReplaySeconds(double seconds) { impl_->replay_seconds_.Set(seconds); }
+
+void Metrics::UpdateFromDatabase(engine::Database& db) {
+  engine::DatabaseStats s = db.stats();
+  impl_->applied_lsn_.Set(static_cast<double>(s.applied_lsn.value()));
+  impl_->pending_compaction_.Set(static_cast<double>(s.pending_compaction_bytes));
+  impl_->live_sst_.Set(static_cast<double>(s.live_sst_bytes));
+  impl_->memtable_.Set(static_cast<double>(s.memtable_bytes));
+  impl_->wal_healthy_.Set(db.writable() ? 1 : 0);
+  if (s.replay_seconds > 0) impl_->replay_seconds_.Set(s.replay_seconds);
+  // The probe counts bytes per group; if the WAL's own total is ahead (a
+  // probe that reports payload bytes only), catch the counter up so it
+  // stays monotonic and converges on what the WAL wrote.
+  double probe_total = impl_->wal_bytes_.Value();
+  double wal_total = static_cast<double>(s.wal.bytes_written);
+  if (wal_total > probe_total) impl_->wal_bytes_.Increment(wal_total - probe_total);
+}
+
+std::string Metrics::Render() {
+  impl_->UpdateProcess();
+  std::vector<prometheus::MetricFamily> families = impl_->registry_.Collect();
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  // prometheus-cpp leaves out a labelled family with no series yet; name it
+  // anyway (HELP/TYPE only), so every SPEC §6 name is present from the first
+  // scrape and `absent()` alerts do not fire on a fresh server.
+  for (const FamilyDoc& d : {kHttpRequests, kHttpDuration, kAssertions, kRateLimited, kDiskFree}) {
+    bool present = false;
+    for (const auto& f : families) present = present || f.name == d.name;
+    if (!present) {
+      out << "# HELP " << d.name << " " << d.help << "\n# TYPE " << d.name << " " << d.type << "\n";
+    }
+  }
+  return out.str();
+}
+
+void Metrics::SetConnectionsActive(size_t active) {
+  impl_->connections_.Set(static_cast<double>(active));
+}
+void Metrics::AddConnectionRejected() { impl_->connections_rejected_.Increment(); }
+void Metrics::SetReady(bool ready) { impl_->ready_.Set(ready ? 1 : 0); }
+
+}  // namespace stemedb::api

@@ -1,0 +1,279 @@
+// Admin routes of SPEC §4/§5 (role admin): API keys, audit trail, usage,
+// backups. A secret key appears in exactly two replies: key creation and
+// rotation. It is never logged, listed or audited (auth/ stores only hashes).
+#include <boost/json/monotonic_resource.hpp>
+#include <charconv>
+#include <filesystem>
+
+#include "api/json_validation.h"
+#include "api/router.h"
+#include "api/time_format.h"
+#include "auth/audit_log.h"
+#include "backup/snapshot_archive.h"
+#include "util/logging.h"
+
+namespace stemedb::api {
+namespace {
+
+constexpr int64_t kMaxGraceSeconds = 30 * 24 * 3600;
+
+bool IsKeyId(std::string_view id) {
+  return id.size() == 16 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// {"key":"steme_live_…", <KeyRecordJson fields>}: shown once.
+std::string IssuedKeyJson(const auth::IssuedKey& issued, int64_t now_us) {
+  std::string record = auth::KeyRecordJson(issued.record, now_us);
+  std::string out = R"({"key":)";
+  AppendJsonString(&out, issued.key);
+  if (record.size() > 2) {
+    out.push_back(',');
+    out.append(record, 1, std::string::npos);
+  } else {
+    out.push_back('}');
+  }
+  return out;
+}
+
+std::optional<uint64_t> ParseUint(std::string_view text) {
+  uint64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+}  // namespace
+
+void Router::CreateKey(const std::shared_ptr<Call>& call) {
+  unsigned char buf[1024];
+  boost::json::monotonic_resource mr(buf, sizeof buf);
+  auto obj = ParseJsonObject(call->req.body(), &mr);
+  if (!obj) return SendError(call, obj.error());
+  if (auto r = CheckKnownFields(*obj, {"label", "role", "project", "rate_limit", "expires_at"}, "");
+      !r) {
+    return SendError(call, r.error());
+  }
+  auth::CreateKeyRequest req;
+  auto label = RequiredString(*obj, "label", 1, 128, "");
+  if (!label) return SendError(call, label.error());
+  req.label = *label;
+  auto role_text = RequiredString(*obj, "role", 1, 32, "");
+  if (!role_text) return SendError(call, role_text.error());
+  auto role = auth::ParseRole(*role_text);
+  if (!role)
+    return SendError(call, InvalidField("role", "must be admin, write_agent or read_only"));
+  req.role = *role;
+  auto project = OptionalString(*obj, "project", 1, 128, "");
+  if (!project) return SendError(call, project.error());
+  if (req.role == auth::Role::kAdmin) {
+    if (*project) {
+      return SendError(call, InvalidField("project", "admin keys span all projects; omit it"));
+    }
+  } else {
+    if (!*project) return SendError(call, InvalidField("project", "is required for this role"));
+    if (!IsValidProjectName(**project)) {
+      return SendError(call, InvalidField("project", "must be 1..128 of [A-Za-z0-9._-]"));
+    }
+    req.project = **project;
+  }
+  auto rate = OptionalString(*obj, "rate_limit", 1, 64, "");
+  if (!rate) return SendError(call, rate.error());
+  if (*rate) {
+    auto spec = auth::ParseRateLimit(**rate);
+    if (!spec) return SendError(call, InvalidField("rate_limit", "must look like \"200/s,400\""));
+    req.rate_limit = *spec;
+  }
+  auto expires = OptionalString(*obj, "expires_at", 1, 64, "");
+  if (!expires) return SendError(call, expires.error());
+  if (*expires) {
+    auto us = ParseRfc3339(**expires);
+    if (!us) return SendError(call, InvalidField("expires_at", "must be an RFC 3339 date-time"));
+    if (*us <= call->now_us) return SendError(call, InvalidField("expires_at", "is in the past"));
+    req.expires_at_us = *us;
+  }
+  auto issued = s_.keys->Create(req, call->principal->key_id, call->now_us);
+  if (!issued) return SendError(call, FromStatus(issued.error()));
+  SendJson(call, 201, IssuedKeyJson(*issued, call->now_us));
+}
+
+void Router::ListKeys(const std::shared_ptr<Call>& call) {
+  const std::string* project = call->Param("project");
+  std::string out = R"({"keys":[)";
+  bool first = true;
+  for (const auth::KeyRecord& r : s_.keys->List()) {
+    if (project != nullptr && r.project != *project) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    out += auth::KeyRecordJson(r, call->now_us);
+  }
+  out += "]}";
+  SendJson(call, 200, std::move(out));
+}
+
+void Router::RevokeKey(const std::shared_ptr<Call>& call) {
+  const std::string& key_id = call->path_param;
+  if (!IsKeyId(key_id)) return SendError(call, NotFoundError("no such key"));
+  Status st = s_.keys->Revoke(key_id, call->principal->key_id, call->now_us);
+  if (!st.ok()) return SendError(call, FromStatus(st));
+  auto record = s_.keys->Get(key_id);
+  if (!record) return SendError(call, FromStatus(record.error()));
+  SendJson(call, 200, auth::KeyRecordJson(*record, call->now_us));
+}
+
+void Router::RotateKey(const std::shared_ptr<Call>& call) {
+  const std::string& key_id = call->path_param;
+  if (!IsKeyId(key_id)) return SendError(call, NotFoundError("no such key"));
+  int64_t grace = 0;
+  if (!call->req.body().empty()) {
+    unsigned char buf[512];
+    boost::json::monotonic_resource mr(buf, sizeof buf);
+    auto obj = ParseJsonObject(call->req.body(), &mr);
+    if (!obj) return SendError(call, obj.error());
+    if (auto r = CheckKnownFields(*obj, {"grace_seconds"}, ""); !r) {
+      return SendError(call, r.error());
+    }
+    if (const boost::json::value* g = obj->if_contains("grace_seconds"); g && !g->is_null()) {
+      if (!g->is_int64() && !g->is_uint64()) {
+        return SendError(call, InvalidField("grace_seconds", "must be an integer"));
+      }
+      boost::system::error_code ec;
+      int64_t v = g->to_number<int64_t>(ec);
+      if (ec || v < 0 || v > kMaxGraceSeconds) {
+        return SendError(call, InvalidField("grace_seconds", "must be 0..2592000 (30 days)"));
+      }
+      grace = v;
+    }
+  }
+  auto issued = s_.keys->Rotate(key_id, grace, call->principal->key_id, call->now_us);
+  if (!issued) return SendError(call, FromStatus(issued.error()));
+  SendJson(call, 201, IssuedKeyJson(*issued, call->now_us));
+}
+
+void Router::Audit(const std::shared_ptr<Call>& call) {
+  size_t limit = 100;
+  uint64_t before = 0;
+  if (const std::string* l = call->Param("limit")) {
+    auto n = ParseUint(*l);
+    if (!n || *n < 1 || *n > 1000) {
+      return SendError(call, InvalidField("limit", "must be an integer 1..1000"));
+    }
+    limit = *n;
+  }
+  if (const std::string* b = call->Param("before")) {
+    auto n = ParseUint(*b);
+    if (!n || *n == 0) return SendError(call, InvalidField("before", "must be a positive seq"));
+    before = *n;
+  }
+  auto records = s_.audit->List(limit, before);
+  if (!records) return SendError(call, FromStatus(records.error()));
+  std::string out = R"({"records":[)";
+  for (size_t i = 0; i < records->size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += auth::AuditRecordJson((*records)[i]);
+  }
+  out += R"(],"next_before":)";
+  // A full page may have more behind it: continue with ?before=<last seq>.
+  if (records->size() == limit && !records->empty()) {
+    out += std::to_string(records->back().seq);
+  } else {
+    out += "null";
+  }
+  out.push_back('}');
+  SendJson(call, 200, std::move(out));
+}
+
+void Router::AdminUsage(const std::shared_ptr<Call>& call) {
+  const std::string* project = call->Param("project");
+  std::string out = R"({"keys":[)";
+  bool first = true;
+  if (s_.meter != nullptr) {
+    for (const auth::UsageCounters& u : s_.meter->AllKeys()) {
+      if (project != nullptr && u.project != *project) continue;
+      if (!first) out.push_back(',');
+      first = false;
+      out += auth::UsageJson(u);
+    }
+  }
+  out += R"(],"projects":[)";
+  if (s_.meter != nullptr) {
+    std::optional<std::string_view> filter;
+    if (project != nullptr) filter = *project;
+    first = true;
+    for (const auth::UsageCounters& u : s_.meter->ByProject(filter)) {
+      if (!first) out.push_back(',');
+      first = false;
+      out += auth::UsageJson(u);
+    }
+  }
+  out += "]}";
+  SendJson(call, 200, std::move(out));
+}
+
+void Router::Backup(const std::shared_ptr<Call>& call) {
+  // One backup at a time: each pins a checkpoint and a full read of the store.
+  bool expected = false;
+  if (!backup_running_.compare_exchange_strong(expected, true)) {
+    return SendError(call, ConflictError("a backup is already running"));
+  }
+  // Resets backup_running_ when the last holder (the produce function, or
+  // this route on an early error) lets go, whatever the transport does.
+  std::shared_ptr<void> running(nullptr, [this](void*) { backup_running_.store(false); });
+
+  // Exporting every project's data is an admin action: audit it, durably,
+  // before the first byte leaves.
+  auth::AuditRecord rec;
+  rec.time_us = call->now_us;
+  rec.actor_key_id = call->principal->key_id;
+  rec.action = "backup.download";
+  rec.target = "*";
+  engine::SystemEntry entry;
+  entry.writes.push_back(s_.audit->MakeAuditWrite(std::move(rec)));
+
+  // Same filesystem as the DB (the checkpoint hard-links SSTs): beside it.
+  std::string scratch =
+      (std::filesystem::path(s_.db_dir).lexically_normal().parent_path() / "backup-tmp").string();
+  s_.db->SubmitAsync(std::move(entry), [this, call, running,
+                                        scratch](Result<engine::CommitInfo> r) mutable {
+    if (!r) return SendError(call, FromStatus(r.error()));
+    StreamingReply reply;
+    reply.head = Response{http::status::ok, call->req.version()};
+    reply.head.keep_alive(false);
+    reply.head.set(http::field::content_type, "application/x-tar");
+    reply.head.set(http::field::cache_control, "no-store");
+    reply.head.set(http::field::content_disposition, "attachment; filename=\"stemedb-backup-" +
+                                                         std::to_string(r->lsn.value()) + ".tar\"");
+    if (!call->cors_origin.empty()) {
+      reply.head.set(http::field::access_control_allow_origin, call->cors_origin);
+      reply.head.set(http::field::vary, "Origin");
+    }
+    engine::Database* db = s_.db;
+    reply.produce = [db, scratch, running](const std::function<bool(std::string_view)>& write) {
+      backup::SnapshotOptions opts;
+      opts.scratch_dir = scratch;
+      opts.server_version = STEMEDB_VERSION;
+      auto info = backup::WriteSnapshotArchive(*db, opts, [&](std::string_view chunk) {
+        return write(chunk) ? Status::OK() : Status::Unavailable("backup client went away");
+      });
+      if (!info) {
+        log::Warn("backup stream failed", {{"error", info.error().ToString()}});
+        return false;
+      }
+      log::Info("backup streamed", {{"snapshot_lsn", std::to_string(info->snapshot_lsn)},
+                                    {"files", std::to_string(info->files)},
+                                    {"bytes", std::to_string(info->bytes)}});
+      return true;
+    };
+    if (call->principal && s_.meter != nullptr) {
+      s_.meter->RecordRequest(call->principal->key_id, call->principal->project,
+                              call->req.body().size(), 0, call->now_us);
+    }
+    StreamFn stream = std::move(call->stream);
+    stream(std::move(reply));
+  });
+}
+
+}  // namespace stemedb::api

@@ -1,0 +1,160 @@
+#include "api/server.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <future>
+
+#include "api/metrics.h"
+#include "util/logging.h"
+
+namespace stemedb::api {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+Server::Server(ServerOptions options, Metrics* metrics)
+    : options_(std::move(options)),
+      metrics_(metrics),
+      ioc_(static_cast<int>(std::max<size_t>(1, options_.io_threads))),
+      acceptor_(net::make_strand(ioc_)),
+      shared_(std::make_shared<SessionShared>()) {
+  shared_->options = options_.transport;
+  if (metrics_ != nullptr) {
+    shared_->on_connections = [m = metrics_](size_t n) { m->SetConnectionsActive(n); };
+  }
+}
+
+Server::~Server() { Stop(); }
+
+void Server::set_observer(RequestObserver observer) { shared_->observer = std::move(observer); }
+
+void Server::set_handler(std::shared_ptr<Handler> handler) {
+  shared_->set_handler(std::move(handler));
+}
+
+Status Server::Listen() {
+  if (!options_.tls_cert_path.empty()) {
+    tls_.emplace(net::ssl::context::tls_server);
+    boost::system::error_code ec;
+    tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                          net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                          net::ssl::context::no_tlsv1_1,
+                      ec);
+    if (!ec) tls_->use_certificate_chain_file(options_.tls_cert_path, ec);
+    if (ec) {
+      return Status::InvalidArgument("STEMEDB_TLS_CERT_PATH '" + options_.tls_cert_path +
+                                     "': " + ec.message());
+    }
+    tls_->use_private_key_file(options_.tls_key_path, net::ssl::context::pem, ec);
+    if (ec) {
+      return Status::InvalidArgument("STEMEDB_TLS_KEY_PATH '" + options_.tls_key_path +
+                                     "': " + ec.message());
+    }
+  }
+
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(options_.host, ec);
+  if (ec) return Status::InvalidArgument("bad bind host '" + options_.host + "'");
+  tcp::endpoint endpoint(address, options_.port);
+  std::string where = options_.host + ":" + std::to_string(options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (ec) return Status::IOError("cannot bind " + where + ": " + ec.message());
+  acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("cannot listen on " + where + ": " + ec.message());
+  port_ = acceptor_.local_endpoint().port();
+  return Status::OK();
+}
+
+void Server::Start() {
+  net::post(acceptor_.get_executor(), [this] { DoAccept(); });
+  size_t n = std::max<size_t>(1, options_.io_threads);
+  threads_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    threads_.emplace_back([this] {
+      // An exception escaping a handler would otherwise end this thread
+      // silently and leave the server with fewer threads: log and go on.
+      for (;;) {
+        try {
+          ioc_.run();
+          return;
+        } catch (const std::exception& e) {
+          log::Error("exception in I/O thread", {{"what", e.what()}});
+        }
+      }
+    });
+  }
+}
+
+void Server::DoAccept() {
+  // Each connection gets its own strand, so its handlers never run
+  // concurrently and need no locks.
+  acceptor_.async_accept(
+      net::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+        if (ec) {
+          // EMFILE and friends: log, and go on accepting (the backlog drains as
+          // connections close).
+          log::Warn("accept failed", {{"error", ec.message()}});
+        } else if (shared_->draining()) {
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        } else if (shared_->connections() >= options_.max_connections) {
+          if (metrics_ != nullptr) metrics_->AddConnectionRejected();
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        } else {
+          boost::system::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          auto session = tls_ ? Session::MakeTls(std::move(socket), *tls_, shared_)
+                              : Session::MakePlain(std::move(socket), shared_);
+          session->Run();
+        }
+        DoAccept();
+      });
+}
+
+bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
+  if (stopped_) return true;
+  // Close the acceptor on its strand (it is not thread-safe), then drain.
+  std::promise<void> closed;
+  net::post(acceptor_.get_executor(), [this, &closed] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    closed.set_value();
+  });
+  if (!threads_.empty()) closed.get_future().wait();
+  shared_->BeginDrain();
+
+  auto deadline = std::chrono::steady_clock::now() + drain_timeout;
+  bool drained = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (shared_->requests_in_flight() == 0 && shared_->connections() == 0) {
+      drained = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!drained && shared_->requests_in_flight() == 0) drained = true;  // only idle sockets left
+  if (!drained) {
+    log::Warn("drain timeout: closing connections with requests in flight",
+              {{"in_flight", std::to_string(shared_->requests_in_flight())}});
+  }
+  Stop();
+  return drained;
+}
+
+void Server::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  shared_->MarkStopped();
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace stemedb::api

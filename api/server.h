@@ -1,0 +1,93 @@
+// Server: the listening socket, the I/O threads and the set of sessions
+// (api/session.h). It knows nothing about routes: every request goes to the
+// installed Handler (api/handler.h), which can be swapped at run time; the
+// App installs a small boot handler first (so health answers during WAL
+// replay) and the router once the store is open.
+//
+// LIFECYCLE
+//   Listen()  binds and listens (and loads the TLS certificate); call it
+//             before the WAL replay so probes get answers while it runs.
+//   Start()   starts the I/O threads and the accept loop.
+//   Shutdown(drain_timeout)
+//             graceful: closes the acceptor, closes idle connections, lets
+//             requests in flight finish (their replies carry
+//             "Connection: close"), waits until none remain or the timeout
+//             passes, then stops. Returns whether everything drained.
+//   Stop()    hard stop: stops the io_context and joins the threads.
+//
+// Connections beyond max_connections are accepted and closed at once, so
+// a flood costs one accept each and never queues up in the kernel backlog.
+//
+// Thread-safety: Listen/Start/Shutdown/Stop are called by the owner only;
+// set_handler, port, connections may be called from any thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/handler.h"
+#include "api/session.h"
+#include "util/status.h"
+
+namespace stemedb::api {
+
+class Metrics;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0 = any free port; see port()
+  size_t io_threads = 2;
+  size_t max_connections = 1024;
+  TransportOptions transport;
+  std::string tls_cert_path;  // both set: TLS on every connection
+  std::string tls_key_path;
+};
+
+class Server {
+ public:
+  // `metrics` may be nullptr; it must outlive the server.
+  Server(ServerOptions options, Metrics* metrics);
+  ~Server();  // Stop()s.
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // IOError naming the address if the bind fails, InvalidArgument if the TLS
+  // files do not load.
+  Status Listen();
+  // The port actually bound (after Listen).
+  uint16_t port() const { return port_; }
+
+  // Called once per finished request (on an I/O thread). Set before Start.
+  void set_observer(RequestObserver observer);
+  void set_handler(std::shared_ptr<Handler> handler);
+
+  void Start();
+  bool Shutdown(std::chrono::milliseconds drain_timeout);
+  void Stop();
+
+  size_t connections() const { return shared_->connections(); }
+  size_t requests_in_flight() const { return shared_->requests_in_flight(); }
+
+ private:
+  void DoAccept();
+
+  ServerOptions options_;
+  Metrics* metrics_;
+  // Before ioc_: sessions (destroyed with ioc_) reference the TLS context.
+  std::optional<boost::asio::ssl::context> tls_;
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<SessionShared> shared_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace stemedb::api

@@ -1,0 +1,57 @@
+// Services: everything the router (api/router.h) needs, handed over by the
+// composition root (api/app.cc) once the store is open. Plain pointers: the
+// App owns every object and keeps it alive until the server has drained, so
+// the router may use them for as long as it lives.
+//
+// `ready` and `health_json` are provided by the App so /v1/ready and
+// /v1/health reflect the whole process (replay, WAL health, disk space),
+// not just what the router sees.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "api/config.h"
+#include "api/disk_monitor.h"
+#include "api/metrics.h"
+#include "auth/agent_registry.h"
+#include "auth/audit_log.h"
+#include "auth/key_store.h"
+#include "auth/rate_limiter.h"
+#include "auth/usage_meter.h"
+#include "engine/database.h"
+
+namespace stemedb::api {
+
+// Division of bookkeeping between transport and router, so nothing is
+// counted twice. After a reply (or stream) has been written, the TRANSPORT
+// records, from RequestMeta:
+//   Metrics::ObserveRequest(meta.route, method, status, duration),
+//   Metrics::AddAssertionsWritten(meta.project, meta.assertions_written) if > 0,
+//   the request log line (api/request_log.h).
+// The ROUTER does every UsageMeter call (RecordRequest, RecordAssertions,
+// RecordRateLimited) and Metrics::AddRateLimited on a 429. It fills
+// meta.route (a template), meta.key_id, meta.project and
+// meta.assertions_written.
+struct Services {
+  const ServerConfig* config = nullptr;
+  engine::Database* db = nullptr;
+  auth::KeyStore* keys = nullptr;
+  auth::AgentRegistry* agents = nullptr;
+  auth::AuditLog* audit = nullptr;
+  auth::RateLimiter* limiter = nullptr;
+  auth::UsageMeter* meter = nullptr;
+  Metrics* metrics = nullptr;
+  DiskMonitor* disk = nullptr;
+  // True when replay is done, the store is writable (WAL not fail-stopped),
+  // and not shutting down. Disk space is reported separately (writes 507,
+  // reads fine): see DiskMonitor::writes_allowed().
+  std::function<bool()> ready;
+  // The body of GET /v1/health and /v1/ready: {"status":..., ...}.
+  std::function<std::string()> health_json;
+  std::string data_dir;
+  std::string wal_dir;
+  std::string db_dir;
+};
+
+}  // namespace stemedb::api

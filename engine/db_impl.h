@@ -1,0 +1,149 @@
+// DbImpl: the RocksDB + WAL implementation of engine::Database (database.h).
+//
+// Split by concern: db_impl.cc (open, recovery, maintenance, checkpoints,
+// close), db_write.cc (submit and apply), db_read.cc (point reads, queries,
+// beliefs, system tables). The byte layouts are in keys.h, log_entry.h and
+// stored_record.h, documented in engine/FORMAT.md.
+//
+// Threads: the WAL writer thread is the only one that applies (and so the
+// only writer of RocksDB data and of last_recorded_at_us_); the maintenance
+// thread flushes and purges; readers run on any thread against snapshots.
+#pragma once
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "engine/database.h"
+#include "engine/keys.h"
+#include "engine/log_entry.h"
+#include "engine/stored_record.h"
+
+namespace stemedb::engine {
+
+// Column families in handle order (index into DbImpl::cf_).
+enum class Cf : size_t {
+  kAssertions = 0,
+  kRetractions,
+  kIdxSubject,
+  kIdxPredicate,
+  kIdxAgent,
+  kTimeIndex,
+  kIdempotency,
+  kSystem,
+  kMeta,
+  kCount,
+};
+
+// Maps a RocksDB status to ours, prefixing `context`.
+Status FromRocks(const rocksdb::Status& s, std::string_view context);
+
+class DbImpl final : public Database {
+ public:
+  explicit DbImpl(const DatabaseOptions& options);
+  ~DbImpl() override;
+  DbImpl(const DbImpl&) = delete;
+  DbImpl& operator=(const DbImpl&) = delete;
+
+  // Open() steps; see database.h RECOVERY.
+  Status OpenRocks();
+  Status Recover(ReplayProgress* progress);
+  void StartMaintenance();
+
+  void SubmitAsync(LogEntry entry, CommitCallback done) override;
+  Result<CommitInfo> Submit(LogEntry entry) override;
+
+  Result<StoredAssertion> GetAssertion(std::string_view project, std::string_view id) override;
+  Result<StoredRetraction> GetRetraction(std::string_view project, std::string_view id) override;
+  Result<QueryPage> Query(const QuerySpec& spec) override;
+  Result<std::vector<PredicateBeliefs>> Beliefs(std::string_view project, std::string_view subject,
+                                                std::optional<std::string_view> predicate,
+                                                std::optional<Lsn> as_of) override;
+  Result<Lsn> LsnAtTime(int64_t time_us) override;
+  Result<std::optional<IdempotencyRecord>> GetIdempotency(std::string_view project,
+                                                          std::string_view key) override;
+  Result<std::optional<std::string>> GetSystem(SystemTable table, std::string_view key) override;
+  Status ScanSystem(
+      SystemTable table, std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) override;
+
+  Lsn applied_lsn() const override { return Lsn(applied_lsn_.load(std::memory_order_acquire)); }
+  bool writable() const override;
+  Status failure() const override;
+  DatabaseStats stats() override;
+  Result<Lsn> FlushAndPurge() override;
+  Result<Lsn> CreateCheckpoint(const std::string& dir) override;
+  Status Close() override;
+
+  // Test hook: simulates a crash after the last acknowledged write. Stops
+  // maintenance, closes the WAL (acknowledged records are already durable)
+  // and closes RocksDB WITHOUT flushing memtables, so everything applied
+  // since the last flush exists only in the WAL. Terminal, like Close.
+  void TEST_CrashClose();
+
+ private:
+  // One applied entry's outcome: the reply, and whether it wrote data.
+  Result<CommitInfo> Apply(Lsn lsn, const WalEntry& e, size_t payload_bytes);
+  // Adds the kind-specific writes to *batch; returns the reply or the
+  // deterministic apply-time error (then *batch holds nothing of it).
+  Result<CommitInfo> ApplyAssertBatch(Lsn lsn, int64_t recorded, const AssertBatchEntry& e,
+                                      rocksdb::WriteBatch* batch);
+  Result<CommitInfo> ApplyRetract(Lsn lsn, int64_t recorded, const RetractEntry& e,
+                                  rocksdb::WriteBatch* batch);
+  // Looks up a token; sets *dedup if the same request was already applied.
+  Status CheckIdempotency(std::string_view project, const std::optional<IdempotencyToken>& t,
+                          std::optional<CommitInfo>* dedup);
+  void PutIdempotency(std::string_view project, const std::optional<IdempotencyToken>& t,
+                      const CommitInfo& info, rocksdb::WriteBatch* batch);
+  bool KeyExists(Cf cf, std::string_view key);
+
+  // Query helpers (db_read.cc).
+  Lsn EffectiveAsOf(std::optional<Lsn> as_of) const;
+  Result<std::optional<AssertionRecord>> ReadRecord(const rocksdb::ReadOptions& ro,
+                                                    std::string_view id);
+
+  void MaintenanceLoop();
+  void StopMaintenance();
+  void SetFailure(const Status& s);
+  void CloseRocks();
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return cf_[static_cast<size_t>(c)]; }
+
+  const DatabaseOptions options_;
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  std::array<rocksdb::ColumnFamilyHandle*, static_cast<size_t>(Cf::kCount)> cf_{};
+  std::unique_ptr<wal::Wal> wal_;
+
+  std::atomic<uint64_t> applied_lsn_{0};
+  std::atomic<uint64_t> flushed_lsn_{0};
+  std::atomic<uint64_t> unflushed_bytes_{0};
+  int64_t last_recorded_at_us_ = 0;  // writer thread only (and Recover before it)
+  double replay_seconds_ = 0;
+
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> failed_{false};
+  mutable std::mutex failure_mu_;
+  Status failure_;
+
+  // Readers hold it shared while they use db_; CloseRocks takes it
+  // exclusively, so a late read (a metrics scrape during shutdown) gets
+  // Unavailable instead of a dangling pointer.
+  mutable std::shared_mutex rocks_mu_;
+  // Serializes the WAL owner calls (Purge, Close) with flushes and checkpoints.
+  std::mutex owner_mu_;
+  std::mutex maint_mu_;
+  std::condition_variable maint_cv_;
+  bool maint_stop_ = false;
+  std::thread maint_thread_;
+};
+
+}  // namespace stemedb::engine

@@ -1,0 +1,235 @@
+// The write path: encode, append to the WAL, apply in the WAL callback.
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <future>
+#include <unordered_set>
+
+#include "engine/coding.h"
+#include "engine/db_impl.h"
+
+namespace stemedb::engine {
+namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Fixed64(uint64_t v) {
+  std::string s;
+  PutFixed64BE(&s, v);
+  return s;
+}
+
+}  // namespace
+
+void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done) {
+  if (closing_.load()) {
+    done(Status::Unavailable("database closing"));
+    return;
+  }
+  if (failed_.load()) {
+    done(failure());
+    return;
+  }
+  auto e = std::make_shared<WalEntry>();
+  e->recorded_at_us = NowMicros();
+  e->entry = std::move(entry);
+  std::string payload = EncodeWalEntry(*e);
+  const size_t bytes = payload.size();
+  wal_->AppendAsync(std::move(payload), [this, e, bytes, done = std::move(done)](Result<Lsn> lsn) {
+    if (!lsn) {
+      done(lsn.error());
+      return;
+    }
+    done(Apply(*lsn, *e, bytes));
+  });
+}
+
+Result<CommitInfo> DbImpl::Submit(LogEntry entry) {
+  std::promise<Result<CommitInfo>> p;
+  std::future<Result<CommitInfo>> f = p.get_future();
+  SubmitAsync(std::move(entry), [&p](Result<CommitInfo> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+bool DbImpl::KeyExists(Cf c, std::string_view key) {
+  std::string v;
+  return db_->Get(rocksdb::ReadOptions(), cf(c), key, &v).ok();
+}
+
+Status DbImpl::CheckIdempotency(std::string_view project, const std::optional<IdempotencyToken>& t,
+                                std::optional<CommitInfo>* dedup) {
+  if (!t) return Status::OK();
+  std::string v;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(Cf::kIdempotency), IdempotencyKey(project, t->key), &v);
+  if (s.IsNotFound()) return Status::OK();
+  if (!s.ok()) return FromRocks(s, "read idempotency");
+  Result<IdempotencyRecord> rec = DecodeIdempotencyRecord(v);
+  if (!rec) return rec.error();
+  if (rec->request_hash != t->request_hash) {
+    return Status::Conflict("idempotency key already used with a different request");
+  }
+  CommitInfo info;
+  info.lsn = rec->lsn;
+  info.recorded_at_us = rec->recorded_at_us;
+  info.ids = std::move(rec->ids);
+  info.deduplicated = true;
+  *dedup = std::move(info);
+  return Status::OK();
+}
+
+void DbImpl::PutIdempotency(std::string_view project, const std::optional<IdempotencyToken>& t,
+                            const CommitInfo& info, rocksdb::WriteBatch* batch) {
+  if (!t) return;
+  IdempotencyRecord rec;
+  rec.request_hash = t->request_hash;
+  rec.lsn = info.lsn;
+  rec.recorded_at_us = info.recorded_at_us;
+  rec.ids = info.ids;
+  batch->Put(cf(Cf::kIdempotency), IdempotencyKey(project, t->key), EncodeIdempotencyRecord(rec))
+      .PermitUncheckedError();
+}
+
+Result<CommitInfo> DbImpl::ApplyAssertBatch(Lsn lsn, int64_t recorded, const AssertBatchEntry& e,
+                                            rocksdb::WriteBatch* batch) {
+  std::optional<CommitInfo> dedup;
+  STEMEDB_RETURN_IF_ERROR(CheckIdempotency(e.project, e.idempotency, &dedup));
+  if (dedup) return *dedup;
+  // Ids come from api/; a collision would silently replace a stored fact, so
+  // it is refused (deterministically, hence also on replay).
+  std::unordered_set<std::string_view> seen;
+  for (const NewAssertion& a : e.assertions) {
+    if (!seen.insert(a.id).second || KeyExists(Cf::kAssertions, a.id) ||
+        KeyExists(Cf::kRetractions, a.id)) {
+      return Status::Conflict("assertion id already exists: " + a.id);
+    }
+  }
+  CommitInfo info;
+  info.lsn = lsn;
+  info.recorded_at_us = recorded;
+  info.ids.reserve(e.assertions.size());
+  uint32_t ordinal = 0;
+  for (const NewAssertion& a : e.assertions) {
+    AssertionRecord r;
+    r.project = e.project;
+    r.subject = a.subject;
+    r.predicate = a.predicate;
+    r.agent_id = a.agent_id;
+    r.value_json = a.value_json;
+    r.json = BuildAssertionJson(e.project, a, lsn, recorded);
+    r.lsn = lsn;
+    r.ordinal = ordinal;
+    batch->Put(cf(Cf::kAssertions), a.id, EncodeAssertionRecord(r)).PermitUncheckedError();
+    for (auto [index, c] : {std::pair{IndexId::kSubject, Cf::kIdxSubject},
+                            std::pair{IndexId::kPredicate, Cf::kIdxPredicate},
+                            std::pair{IndexId::kAgent, Cf::kIdxAgent}}) {
+      batch
+          ->Put(cf(c),
+                IndexKey(index, e.project, a.subject, a.predicate, a.agent_id, lsn, ordinal, a.id),
+                rocksdb::Slice())
+          .PermitUncheckedError();
+    }
+    info.ids.push_back(a.id);
+    ++ordinal;
+  }
+  PutIdempotency(e.project, e.idempotency, info, batch);
+  return info;
+}
+
+Result<CommitInfo> DbImpl::ApplyRetract(Lsn lsn, int64_t recorded, const RetractEntry& e,
+                                        rocksdb::WriteBatch* batch) {
+  std::optional<CommitInfo> dedup;
+  STEMEDB_RETURN_IF_ERROR(CheckIdempotency(e.project, e.idempotency, &dedup));
+  if (dedup) return *dedup;
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::kAssertions), e.target_id, &v);
+  if (s.IsNotFound()) return Status::NotFound("assertion not found");
+  if (!s.ok()) return FromRocks(s, "read assertion");
+  Result<AssertionRecord> target = DecodeAssertionRecord(v);
+  if (!target) return target.error();
+  // Another project's id must look exactly like a missing one.
+  if (target->project != e.project) return Status::NotFound("assertion not found");
+  if (target->retracted_lsn.value() != 0) {
+    return Status::Conflict("assertion already retracted by " + target->retraction_id);
+  }
+  if (KeyExists(Cf::kRetractions, e.retraction_id) || KeyExists(Cf::kAssertions, e.retraction_id)) {
+    return Status::Conflict("retraction id already exists: " + e.retraction_id);
+  }
+  target->retracted_lsn = lsn;
+  target->retraction_id = e.retraction_id;
+  batch->Put(cf(Cf::kAssertions), e.target_id, EncodeAssertionRecord(*target))
+      .PermitUncheckedError();
+  RetractionRecord rr;
+  rr.project = e.project;
+  rr.target_id = e.target_id;
+  rr.lsn = lsn;
+  rr.json = BuildRetractionJson(e.project, e.retraction_id, e.target_id, lsn, recorded);
+  batch->Put(cf(Cf::kRetractions), e.retraction_id, EncodeRetractionRecord(rr))
+      .PermitUncheckedError();
+  CommitInfo info;
+  info.lsn = lsn;
+  info.recorded_at_us = recorded;
+  info.ids.push_back(e.retraction_id);
+  PutIdempotency(e.project, e.idempotency, info, batch);
+  return info;
+}
+
+Result<CommitInfo> DbImpl::Apply(Lsn lsn, const WalEntry& e, size_t payload_bytes) {
+  if (failed_.load()) return failure();
+  // Clamped so recorded_at never goes backwards along the LSN order (clocks
+  // step; submitters race): time_index stays sorted and LsnAtTime is a seek.
+  // The clamp state is persisted in `meta`, so replay computes the same value.
+  const int64_t recorded = std::max<int64_t>({e.recorded_at_us, last_recorded_at_us_, 0});
+  rocksdb::WriteBatch batch;
+  Result<CommitInfo> result = CommitInfo{};
+  if (const auto* b = std::get_if<AssertBatchEntry>(&e.entry)) {
+    result = ApplyAssertBatch(lsn, recorded, *b, &batch);
+  } else if (const auto* r = std::get_if<RetractEntry>(&e.entry)) {
+    result = ApplyRetract(lsn, recorded, *r, &batch);
+  } else {
+    for (const SystemWrite& w : std::get<SystemEntry>(e.entry).writes) {
+      const std::string key = SystemKey(w.table, w.key);
+      if (w.value) {
+        batch.Put(cf(Cf::kSystem), key, *w.value).PermitUncheckedError();
+      } else {
+        batch.Delete(cf(Cf::kSystem), key).PermitUncheckedError();
+      }
+    }
+    result = CommitInfo{lsn, recorded, {}, false};
+  }
+  if (!result) {
+    if (result.error().code() != Status::Code::kNotFound &&
+        result.error().code() != Status::Code::kConflict) {
+      SetFailure(result.error());
+      return result;
+    }
+    // A rejected entry still consumes its LSN: record it as applied (a no-op)
+    // so replay does not need to re-decide it and applied_lsn stays dense.
+    batch.Clear();
+  }
+  batch.Put(cf(Cf::kTimeIndex), TimeKey(recorded, lsn), rocksdb::Slice()).PermitUncheckedError();
+  batch.Put(cf(Cf::kMeta), kMetaAppliedLsn, Fixed64(lsn.value())).PermitUncheckedError();
+  batch.Put(cf(Cf::kMeta), kMetaLastRecordedAt, Fixed64(static_cast<uint64_t>(recorded)))
+      .PermitUncheckedError();
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  rocksdb::Status s = db_->Write(wo, &batch);
+  if (!s.ok()) {
+    Status st = FromRocks(s, "apply LSN " + std::to_string(lsn.value()));
+    SetFailure(st);
+    return st;
+  }
+  last_recorded_at_us_ = recorded;
+  applied_lsn_.store(lsn.value(), std::memory_order_release);
+  if (unflushed_bytes_.fetch_add(payload_bytes) + payload_bytes >=
+      options_.max_unflushed_wal_bytes) {
+    maint_cv_.notify_one();
+  }
+  return result;
+}
+
+}  // namespace stemedb::engine

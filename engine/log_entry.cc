@@ -1,0 +1,207 @@
+#include "engine/log_entry.h"
+
+#include <cmath>
+
+#include "engine/coding.h"
+
+namespace stemedb::engine {
+namespace {
+
+enum class Kind : uint8_t { kAssertBatch = 1, kRetract = 2, kSystem = 3 };
+
+// Flag bits of one assertion; any other bit set is corruption, so a future
+// writer cannot be misread by this reader.
+constexpr uint8_t kHasConfidence = 0x01;
+constexpr uint8_t kIsSigned = 0x02;
+constexpr uint8_t kKnownFlags = kHasConfidence | kIsSigned;
+
+void PutIdempotency(std::string* dst, const std::optional<IdempotencyToken>& t) {
+  if (!t) {
+    dst->push_back(0);
+    return;
+  }
+  dst->push_back(1);
+  PutLengthPrefixed(dst, t->key);
+  PutLengthPrefixed(dst, t->request_hash);
+}
+
+bool GetIdempotency(ByteReader* r, std::optional<IdempotencyToken>* out) {
+  uint8_t present = 0;
+  if (!r->GetByte(&present) || present > 1) return false;
+  if (present == 0) return true;
+  IdempotencyToken t;
+  if (!r->GetString(&t.key) || !r->GetString(&t.request_hash)) return false;
+  *out = std::move(t);
+  return true;
+}
+
+void EncodeAssertBatch(const AssertBatchEntry& b, std::string* dst) {
+  PutLengthPrefixed(dst, b.project);
+  PutIdempotency(dst, b.idempotency);
+  PutVarint64(dst, b.assertions.size());
+  for (const NewAssertion& a : b.assertions) {
+    PutLengthPrefixed(dst, a.id);
+    PutLengthPrefixed(dst, a.subject);
+    PutLengthPrefixed(dst, a.predicate);
+    PutLengthPrefixed(dst, a.agent_id);
+    PutLengthPrefixed(dst, a.value_json);
+    uint8_t flags = 0;
+    if (a.confidence) flags |= kHasConfidence;
+    if (a.is_signed) flags |= kIsSigned;
+    dst->push_back(static_cast<char>(flags));
+    if (a.confidence) PutDouble(dst, *a.confidence);
+    PutLengthPrefixed(dst, a.observed_at);
+    PutLengthPrefixed(dst, a.signature);
+  }
+}
+
+bool DecodeAssertBatch(ByteReader* r, AssertBatchEntry* b) {
+  uint64_t n = 0;
+  if (!r->GetString(&b->project) || !GetIdempotency(r, &b->idempotency) || !r->GetVarint64(&n)) {
+    return false;
+  }
+  // Each assertion takes at least 9 bytes; bounding n by what is left keeps a
+  // forged count from reserving gigabytes.
+  if (n > r->remaining() / 9) return false;
+  b->assertions.reserve(static_cast<size_t>(n));
+  for (uint64_t i = 0; i < n; ++i) {
+    NewAssertion a;
+    uint8_t flags = 0;
+    if (!r->GetString(&a.id) || !r->GetString(&a.subject) || !r->GetString(&a.predicate) ||
+        !r->GetString(&a.agent_id) || !r->GetString(&a.value_json) || !r->GetByte(&flags)) {
+      return false;
+    }
+    if ((flags & ~kKnownFlags) != 0) return false;
+    if (flags & kHasConfidence) {
+      double c = 0;
+      if (!r->GetDouble(&c) || !std::isfinite(c)) return false;
+      a.confidence = c;
+    }
+    a.is_signed = (flags & kIsSigned) != 0;
+    if (!r->GetString(&a.observed_at) || !r->GetString(&a.signature)) return false;
+    b->assertions.push_back(std::move(a));
+  }
+  return true;
+}
+
+void EncodeRetract(const RetractEntry& e, std::string* dst) {
+  PutLengthPrefixed(dst, e.project);
+  PutLengthPrefixed(dst, e.retraction_id);
+  PutLengthPrefixed(dst, e.target_id);
+  PutIdempotency(dst, e.idempotency);
+}
+
+bool DecodeRetract(ByteReader* r, RetractEntry* e) {
+  return r->GetString(&e->project) && r->GetString(&e->retraction_id) &&
+         r->GetString(&e->target_id) && GetIdempotency(r, &e->idempotency);
+}
+
+void EncodeSystem(const SystemEntry& e, std::string* dst) {
+  PutVarint64(dst, e.writes.size());
+  for (const SystemWrite& w : e.writes) {
+    dst->push_back(static_cast<char>(w.table));
+    PutLengthPrefixed(dst, w.key);
+    dst->push_back(w.value ? 1 : 0);
+    if (w.value) PutLengthPrefixed(dst, *w.value);
+  }
+}
+
+bool ValidTable(uint8_t t) {
+  return t >= static_cast<uint8_t>(SystemTable::kApiKeys) &&
+         t <= static_cast<uint8_t>(SystemTable::kSettings);
+}
+
+bool DecodeSystem(ByteReader* r, SystemEntry* e) {
+  uint64_t n = 0;
+  if (!r->GetVarint64(&n) || n > r->remaining() / 3) return false;
+  e->writes.reserve(static_cast<size_t>(n));
+  for (uint64_t i = 0; i < n; ++i) {
+    SystemWrite w;
+    uint8_t table = 0;
+    uint8_t has_value = 0;
+    if (!r->GetByte(&table) || !ValidTable(table) || !r->GetString(&w.key) ||
+        !r->GetByte(&has_value) || has_value > 1) {
+      return false;
+    }
+    w.table = static_cast<SystemTable>(table);
+    if (has_value) {
+      std::string v;
+      if (!r->GetString(&v)) return false;
+      w.value = std::move(v);
+    }
+    e->writes.push_back(std::move(w));
+  }
+  return true;
+}
+
+}  // namespace
+
+void EncodeWalEntry(const WalEntry& e, std::string* dst) {
+  dst->push_back(static_cast<char>(kLogEntryVersion));
+  Kind kind = Kind::kAssertBatch;
+  if (std::holds_alternative<RetractEntry>(e.entry)) kind = Kind::kRetract;
+  if (std::holds_alternative<SystemEntry>(e.entry)) kind = Kind::kSystem;
+  dst->push_back(static_cast<char>(kind));
+  PutFixed64BE(dst, static_cast<uint64_t>(e.recorded_at_us));
+  switch (kind) {
+    case Kind::kAssertBatch:
+      EncodeAssertBatch(std::get<AssertBatchEntry>(e.entry), dst);
+      break;
+    case Kind::kRetract:
+      EncodeRetract(std::get<RetractEntry>(e.entry), dst);
+      break;
+    case Kind::kSystem:
+      EncodeSystem(std::get<SystemEntry>(e.entry), dst);
+      break;
+  }
+}
+
+std::string EncodeWalEntry(const WalEntry& e) {
+  std::string out;
+  EncodeWalEntry(e, &out);
+  return out;
+}
+
+Result<WalEntry> DecodeWalEntry(std::string_view payload) {
+  ByteReader r(payload);
+  uint8_t version = 0;
+  uint8_t kind = 0;
+  uint64_t recorded = 0;
+  if (!r.GetByte(&version)) return Status::Corruption("log entry: empty payload");
+  if (version != kLogEntryVersion) {
+    return Status::Corruption("log entry: unknown version " + std::to_string(version));
+  }
+  if (!r.GetByte(&kind) || !r.GetFixed64BE(&recorded)) {
+    return Status::Corruption("log entry: truncated header");
+  }
+  WalEntry out;
+  out.recorded_at_us = static_cast<int64_t>(recorded);
+  bool ok = false;
+  switch (static_cast<Kind>(kind)) {
+    case Kind::kAssertBatch: {
+      AssertBatchEntry b;
+      ok = DecodeAssertBatch(&r, &b);
+      out.entry = std::move(b);
+      break;
+    }
+    case Kind::kRetract: {
+      RetractEntry e;
+      ok = DecodeRetract(&r, &e);
+      out.entry = std::move(e);
+      break;
+    }
+    case Kind::kSystem: {
+      SystemEntry e;
+      ok = DecodeSystem(&r, &e);
+      out.entry = std::move(e);
+      break;
+    }
+    default:
+      return Status::Corruption("log entry: unknown kind " + std::to_string(kind));
+  }
+  if (!ok) return Status::Corruption("log entry: malformed body");
+  if (!r.empty()) return Status::Corruption("log entry: trailing bytes");
+  return out;
+}
+
+}  // namespace stemedb::engine

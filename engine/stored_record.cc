@@ -1,0 +1,200 @@
+#include "engine/stored_record.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+#include "engine/coding.h"
+
+namespace stemedb::engine {
+namespace {
+
+constexpr uint8_t kRecordVersion = 1;
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->append(boost::json::serialize(boost::json::value(boost::json::string(s))));
+}
+
+}  // namespace
+
+std::string EncodeAssertionRecord(const AssertionRecord& r) {
+  std::string v;
+  v.reserve(r.json.size() * 2 + 32);
+  v.push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(&v, r.project);
+  PutLengthPrefixed(&v, r.subject);
+  PutLengthPrefixed(&v, r.predicate);
+  PutLengthPrefixed(&v, r.agent_id);
+  PutLengthPrefixed(&v, r.value_json);
+  PutLengthPrefixed(&v, r.json);
+  PutVarint64(&v, r.lsn.value());
+  PutVarint64(&v, r.ordinal);
+  PutVarint64(&v, r.retracted_lsn.value());
+  PutLengthPrefixed(&v, r.retraction_id);
+  return v;
+}
+
+Result<AssertionRecord> DecodeAssertionRecord(std::string_view v) {
+  ByteReader in(v);
+  AssertionRecord r;
+  uint8_t version = 0;
+  uint64_t lsn = 0, ordinal = 0, retracted = 0;
+  if (!in.GetByte(&version) || version != kRecordVersion || !in.GetString(&r.project) ||
+      !in.GetString(&r.subject) || !in.GetString(&r.predicate) || !in.GetString(&r.agent_id) ||
+      !in.GetString(&r.value_json) || !in.GetString(&r.json) || !in.GetVarint64(&lsn) ||
+      !in.GetVarint64(&ordinal) || ordinal > UINT32_MAX || !in.GetVarint64(&retracted) ||
+      !in.GetString(&r.retraction_id) || !in.empty()) {
+    return Status::Corruption("assertion record: malformed");
+  }
+  r.lsn = Lsn(lsn);
+  r.ordinal = static_cast<uint32_t>(ordinal);
+  r.retracted_lsn = Lsn(retracted);
+  return r;
+}
+
+std::string EncodeRetractionRecord(const RetractionRecord& r) {
+  std::string v;
+  v.push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(&v, r.project);
+  PutLengthPrefixed(&v, r.target_id);
+  PutVarint64(&v, r.lsn.value());
+  PutLengthPrefixed(&v, r.json);
+  return v;
+}
+
+Result<RetractionRecord> DecodeRetractionRecord(std::string_view v) {
+  ByteReader in(v);
+  RetractionRecord r;
+  uint8_t version = 0;
+  uint64_t lsn = 0;
+  if (!in.GetByte(&version) || version != kRecordVersion || !in.GetString(&r.project) ||
+      !in.GetString(&r.target_id) || !in.GetVarint64(&lsn) || !in.GetString(&r.json) ||
+      !in.empty()) {
+    return Status::Corruption("retraction record: malformed");
+  }
+  r.lsn = Lsn(lsn);
+  return r;
+}
+
+std::string EncodeIdempotencyRecord(const IdempotencyRecord& r) {
+  std::string v;
+  v.push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(&v, r.request_hash);
+  PutVarint64(&v, r.lsn.value());
+  PutFixed64BE(&v, static_cast<uint64_t>(r.recorded_at_us));
+  PutVarint64(&v, r.ids.size());
+  for (const std::string& id : r.ids) PutLengthPrefixed(&v, id);
+  return v;
+}
+
+Result<IdempotencyRecord> DecodeIdempotencyRecord(std::string_view v) {
+  ByteReader in(v);
+  IdempotencyRecord r;
+  uint8_t version = 0;
+  uint64_t lsn = 0, recorded = 0, n = 0;
+  const Status bad = Status::Corruption("idempotency record: malformed");
+  if (!in.GetByte(&version) || version != kRecordVersion || !in.GetString(&r.request_hash) ||
+      !in.GetVarint64(&lsn) || !in.GetFixed64BE(&recorded) || !in.GetVarint64(&n) ||
+      n > in.remaining()) {
+    return bad;
+  }
+  r.ids.resize(static_cast<size_t>(n));
+  for (std::string& id : r.ids) {
+    if (!in.GetString(&id)) return bad;
+  }
+  if (!in.empty()) return bad;
+  r.lsn = Lsn(lsn);
+  r.recorded_at_us = static_cast<int64_t>(recorded);
+  return r;
+}
+
+std::string FormatRfc3339Micros(int64_t us) {
+  int64_t secs = us / 1000000;
+  int64_t micros = us % 1000000;
+  if (micros < 0) {
+    micros += 1000000;
+    secs -= 1;
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  // Sized for any int fields so the compiler can prove no truncation.
+  char buf[96];
+  const int n = std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<int>(micros));
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::string BuildAssertionJson(std::string_view project, const NewAssertion& a, Lsn lsn,
+                               int64_t recorded_at_us) {
+  std::string o;
+  o.reserve(a.value_json.size() + a.subject.size() + a.predicate.size() + a.signature.size() + 256);
+  o.append("{\"id\":");
+  AppendJsonString(&o, a.id);
+  o.append(",\"project\":");
+  AppendJsonString(&o, project);
+  o.append(",\"subject\":");
+  AppendJsonString(&o, a.subject);
+  o.append(",\"predicate\":");
+  AppendJsonString(&o, a.predicate);
+  o.append(",\"value\":");
+  o.append(a.value_json);
+  o.append(",\"agent_id\":");
+  AppendJsonString(&o, a.agent_id);
+  if (a.confidence) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), *a.confidence);
+    o.append(",\"confidence\":");
+    // to_chars cannot fail for a 32-byte buffer and a finite double.
+    o.append(buf, ec == std::errc() ? end : buf);
+  }
+  if (!a.observed_at.empty()) {
+    o.append(",\"observed_at\":");
+    AppendJsonString(&o, a.observed_at);
+  }
+  if (!a.signature.empty()) {
+    o.append(",\"signature\":");
+    AppendJsonString(&o, a.signature);
+  }
+  o.append(a.is_signed ? ",\"signed\":true" : ",\"signed\":false");
+  o.append(",\"lsn\":");
+  o.append(std::to_string(lsn.value()));
+  o.append(",\"recorded_at\":\"");
+  o.append(FormatRfc3339Micros(recorded_at_us));
+  o.append("\"}");
+  return o;
+}
+
+std::string BuildRetractionJson(std::string_view project, std::string_view id,
+                                std::string_view target_id, Lsn lsn, int64_t recorded_at_us) {
+  std::string o = "{\"id\":";
+  AppendJsonString(&o, id);
+  o.append(",\"project\":");
+  AppendJsonString(&o, project);
+  o.append(",\"retracts\":");
+  AppendJsonString(&o, target_id);
+  o.append(",\"lsn\":");
+  o.append(std::to_string(lsn.value()));
+  o.append(",\"recorded_at\":\"");
+  o.append(FormatRfc3339Micros(recorded_at_us));
+  o.append("\",\"kind\":\"retraction\"}");
+  return o;
+}
+
+StoredAssertion ToStored(std::string_view id, AssertionRecord&& r, Lsn as_of) {
+  StoredAssertion s;
+  s.json = std::move(r.json);
+  s.id.assign(id);
+  s.lsn = r.lsn;
+  if (r.retracted_lsn.value() != 0 && r.retracted_lsn <= as_of) {
+    s.retracted_lsn = r.retracted_lsn;
+    s.retraction_id = std::move(r.retraction_id);
+  }
+  return s;
+}
+
+}  // namespace stemedb::engine

@@ -1,0 +1,63 @@
+// Values of the `assertions`, `retractions` and `idempotency` column families
+// (engine/FORMAT.md §2) and the SPEC §4 JSON built from them.
+//
+// Each value starts with a version byte; decoders are strict and return
+// Corruption for anything they did not write.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/types.h"
+#include "util/status.h"
+#include "util/strong_types.h"
+
+namespace stemedb::engine {
+
+// assertions CF: id -> AssertionRecord. The index fields are kept so a
+// retraction or a belief read needs no JSON parsing. Retraction state lives on
+// the record (set once, by the retraction's apply), so an as-of read compares
+// retracted_lsn with its LSN.
+struct AssertionRecord {
+  std::string project;
+  std::string subject;
+  std::string predicate;
+  std::string agent_id;
+  std::string value_json;
+  std::string json;  // SPEC §4 object, immutable
+  Lsn lsn;
+  uint32_t ordinal = 0;  // position in its batch (index keys carry it too)
+  Lsn retracted_lsn;     // Lsn(0): not retracted
+  std::string retraction_id;
+};
+
+// retractions CF: retraction id -> RetractionRecord.
+struct RetractionRecord {
+  std::string project;
+  std::string target_id;
+  Lsn lsn;
+  std::string json;
+};
+
+std::string EncodeAssertionRecord(const AssertionRecord& r);
+Result<AssertionRecord> DecodeAssertionRecord(std::string_view v);
+std::string EncodeRetractionRecord(const RetractionRecord& r);
+Result<RetractionRecord> DecodeRetractionRecord(std::string_view v);
+std::string EncodeIdempotencyRecord(const IdempotencyRecord& r);
+Result<IdempotencyRecord> DecodeIdempotencyRecord(std::string_view v);
+
+// "2026-11-22T15:38:22.123456Z" (RFC 3339, UTC, microseconds).
+std::string FormatRfc3339Micros(int64_t us);
+
+// The SPEC §4 assertion object; value_json is spliced in verbatim (it is
+// canonical JSON from api/), strings are escaped by Boost.JSON.
+std::string BuildAssertionJson(std::string_view project, const NewAssertion& a, Lsn lsn,
+                               int64_t recorded_at_us);
+std::string BuildRetractionJson(std::string_view project, std::string_view id,
+                                std::string_view target_id, Lsn lsn, int64_t recorded_at_us);
+
+// The StoredAssertion a read returns when reading as of `as_of`.
+StoredAssertion ToStored(std::string_view id, AssertionRecord&& r, Lsn as_of);
+
+}  // namespace stemedb::engine

@@ -1,0 +1,263 @@
+#include "stemectl/backup_command.h"
+
+#include <cstdlib>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+
+#include "backup/remote_backup.h"
+#include "stemectl/http_client.h"
+
+namespace stemedb::ctl {
+
+namespace {
+
+// Mirrors cli_common.h's ExitCode, which this file does not link against.
+constexpr int kOk = 0, kFailed = 1, kUsage = 2, kUnreachable = 3, kAuth = 4;
+
+const char* kBackupHelp =
+    "usage: stemectl backup --remote REMOTE:PATH [--keep N] [--url URL]\n"
+    "       stemectl backup list --remote REMOTE:PATH\n"
+    "       stemectl backup verify --remote REMOTE:PATH/NAME\n"
+    "\n"
+    "backup       streams a consistent snapshot (GET /v1/admin/backup) into\n"
+    "             `rclone rcat REMOTE:PATH/<name>.partial`, reads it back to verify\n"
+    "             checksum and manifest, writes NAME.sha256, renames it to\n"
+    "             stemedb-YYYYmmddTHHMMSSZ-lsnN.tar and, with --keep N, deletes all\n"
+    "             but the newest N backups.\n"
+    "backup list  lists complete backups, oldest first.\n"
+    "backup verify  downloads NAME and checks it against NAME.sha256 and its\n"
+    "             manifest, writing nothing.\n"
+    "\n"
+    "environment: STEMEDB_ADMIN_KEY (required for backup), STEMEDB_URL (default\n"
+    "http://127.0.0.1:18180); rclone reads RCLONE_CONFIG or RCLONE_CONFIG_<REMOTE>_*.\n"
+    "exit codes: 0 ok, 1 failed (rclone, I/O, server error), 2 usage, 3 server\n"
+    "unreachable, 4 auth, 5 backup failed verification.\n";
+
+const char* kRestoreHelp =
+    "usage: stemectl restore --remote REMOTE:PATH/NAME --data-dir DIR\n"
+    "\n"
+    "Fetches NAME with `rclone cat`, verifies it against NAME.sha256 and its\n"
+    "manifest while unpacking into DIR (created if missing; must be empty), then\n"
+    "fsyncs it. On any failure DIR is left empty. Start the server with\n"
+    "STEMEDB_DATA_DIR=DIR; it continues the WAL after the snapshot LSN.\n"
+    "\n"
+    "exit codes: 0 ok, 1 failed (rclone, I/O), 2 usage, 5 backup failed\n"
+    "verification, 6 DIR not empty.\n";
+
+struct Flags {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> values;
+  bool help = false;
+};
+
+std::optional<Flags> ParseFlags(const std::vector<std::string>& args, size_t from) {
+  static const std::set<std::string_view> kValued = {"--remote", "--keep", "--url", "--data-dir"};
+  Flags flags;
+  for (size_t i = from; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      flags.help = true;
+      continue;
+    }
+    if (!arg.starts_with("--")) {
+      flags.positional.push_back(arg);
+      continue;
+    }
+    std::string value;
+    size_t eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (kValued.contains(arg) && i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      std::cerr << "stemectl: "
+                << (kValued.contains(arg) ? arg + " needs a value" : "unknown flag " + arg) << "\n";
+      return std::nullopt;
+    }
+    if (!kValued.contains(arg)) {
+      std::cerr << "stemectl: unknown flag " << arg << "\n";
+      return std::nullopt;
+    }
+    flags.values[arg] = value;
+  }
+  return flags;
+}
+
+int Usage(const char* help, const std::string& message) {
+  std::cerr << "stemectl: " << message << "\n\n" << help;
+  return kUsage;
+}
+
+int ExitFor(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kCorruption:
+      return kExitBackupCorrupt;
+    case Status::Code::kConflict:
+      return kExitTargetNotEmpty;
+    case Status::Code::kInvalidArgument:
+      return kUsage;
+    default:
+      return kFailed;
+  }
+}
+
+int Fail(const Status& s, int code) {
+  std::cerr << "stemectl: " << s.ToString() << "\n";
+  return code;
+}
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+int RunUpload(const Flags& flags) {
+  auto remote = flags.values.find("--remote");
+  if (remote == flags.values.end()) return Usage(kBackupHelp, "--remote REMOTE:PATH is required");
+  backup::UploadOptions options;
+  options.remote_dir = remote->second;
+  if (auto keep = flags.values.find("--keep"); keep != flags.values.end()) {
+    char* end = nullptr;
+    long n = std::strtol(keep->second.c_str(), &end, 10);
+    if (end == keep->second.c_str() || *end != '\0' || n < 1) {
+      return Usage(kBackupHelp, "--keep must be a positive integer");
+    }
+    options.keep = static_cast<size_t>(n);
+  }
+  const std::string key = EnvOr("STEMEDB_ADMIN_KEY", "");
+  if (key.empty()) return Usage(kBackupHelp, "STEMEDB_ADMIN_KEY is not set");
+  std::string url = EnvOr("STEMEDB_URL", "http://127.0.0.1:18180");
+  if (auto u = flags.values.find("--url"); u != flags.values.end()) url = u->second;
+
+  client::HttpClientOptions http_options;
+  // Per-read inactivity bound: the checkpoint is taken before the first
+  // byte, which can take a while on a large store.
+  http_options.request_timeout = std::chrono::minutes(10);
+  client::HttpClient http(url, http_options);
+  int server_exit = kOk;
+  backup::ArchiveProducer producer = [&](const backup::ChunkSink& sink) -> Status {
+    auto response = http.Download("/v1/admin/backup", {{"X-API-Key", key}}, sink);
+    if (!response) {
+      if (response.error().code() == Status::Code::kUnavailable) server_exit = kUnreachable;
+      return response.error().WithContext("GET " + url + "/v1/admin/backup");
+    }
+    if (response->status != 200) {
+      server_exit = (response->status == 401 || response->status == 403) ? kAuth : kFailed;
+      if (response->status == 503) server_exit = kUnreachable;
+      // The error body is SPEC §4 JSON and never contains a key.
+      return Status::IOError("GET /v1/admin/backup: HTTP " + std::to_string(response->status) +
+                             " " + response->body);
+    }
+    return Status::OK();
+  };
+  backup::Rclone rclone;
+  auto result = backup::UploadBackup(rclone, producer, options);
+  if (!result) {
+    int code = server_exit != kOk ? server_exit : ExitFor(result.error());
+    // Conflict here is a name collision, not a restore target.
+    if (code == kExitTargetNotEmpty) code = kFailed;
+    return Fail(result.error(), code);
+  }
+  std::cout << "backup " << result->remote << "\n"
+            << "  snapshot_lsn " << result->snapshot_lsn << "\n"
+            << "  bytes        " << result->bytes << "\n"
+            << "  sha256       " << result->sha256 << "\n";
+  for (const std::string& name : result->pruned) std::cout << "pruned " << name << "\n";
+  return kOk;
+}
+
+int RunList(const Flags& flags) {
+  auto remote = flags.values.find("--remote");
+  if (remote == flags.values.end()) return Usage(kBackupHelp, "--remote REMOTE:PATH is required");
+  backup::Rclone rclone;
+  auto list = backup::ListBackups(rclone, remote->second);
+  if (!list) return Fail(list.error(), ExitFor(list.error()));
+  std::cout << std::left << std::setw(48) << "NAME" << std::setw(22) << "CREATED"
+            << "SNAPSHOT_LSN\n";
+  for (const backup::BackupName& b : *list) {
+    std::time_t t = static_cast<std::time_t>(b.unix_seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char when[32];
+    std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::cout << std::left << std::setw(48) << b.name << std::setw(22) << when << b.lsn << "\n";
+  }
+  return kOk;
+}
+
+void PrintSummary(const backup::ArchiveSummary& s) {
+  std::cout << "  snapshot_lsn   " << s.manifest.snapshot_lsn << "\n"
+            << "  created_at     " << s.manifest.created_at << "\n"
+            << "  server_version " << s.manifest.server_version << "\n"
+            << "  files          " << s.manifest.files.size() << " (" << s.data_bytes << " bytes)\n"
+            << "  sha256         " << s.archive_sha256 << "\n";
+}
+
+int RunVerify(const Flags& flags) {
+  auto remote = flags.values.find("--remote");
+  if (remote == flags.values.end()) {
+    return Usage(kBackupHelp, "--remote REMOTE:PATH/NAME is required");
+  }
+  backup::Rclone rclone;
+  auto summary = backup::VerifyBackup(rclone, remote->second);
+  if (!summary) return Fail(summary.error(), ExitFor(summary.error()));
+  std::cout << "ok " << remote->second << "\n";
+  PrintSummary(*summary);
+  return kOk;
+}
+
+int RunRestore(const Flags& flags) {
+  if (flags.help) {
+    std::cout << kRestoreHelp;
+    return kOk;
+  }
+  auto remote = flags.values.find("--remote");
+  auto dir = flags.values.find("--data-dir");
+  if (remote == flags.values.end() || dir == flags.values.end()) {
+    return Usage(kRestoreHelp, "--remote REMOTE:PATH/NAME and --data-dir DIR are required");
+  }
+  if (!flags.positional.empty()) return Usage(kRestoreHelp, "unexpected " + flags.positional[0]);
+  backup::Rclone rclone;
+  auto summary = backup::RestoreBackup(rclone, remote->second, dir->second);
+  if (!summary) return Fail(summary.error(), ExitFor(summary.error()));
+  std::cout << "restored " << remote->second << " into " << dir->second << "\n";
+  PrintSummary(*summary);
+  std::cout << "start the server with STEMEDB_DATA_DIR=" << dir->second << "\n";
+  return kOk;
+}
+
+}  // namespace
+
+int RunBackupCommand(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "backup" && args[0] != "restore")) {
+    return Usage(kBackupHelp, "expected `backup` or `restore`");
+  }
+  const bool restore = args[0] == "restore";
+  size_t from = 1;
+  std::string sub;
+  if (!restore && args.size() > 1 && (args[1] == "list" || args[1] == "verify")) {
+    sub = args[1];
+    from = 2;
+  }
+  auto flags = ParseFlags(args, from);
+  if (!flags) return Usage(restore ? kRestoreHelp : kBackupHelp, "bad arguments");
+  if (restore) return RunRestore(*flags);
+  if (flags->help) {
+    std::cout << kBackupHelp;
+    return kOk;
+  }
+  if (!flags->positional.empty()) {
+    return Usage(kBackupHelp, "unknown subcommand " + flags->positional[0]);
+  }
+  if (sub == "list") return RunList(*flags);
+  if (sub == "verify") return RunVerify(*flags);
+  return RunUpload(*flags);
+}
+
+}  // namespace stemedb::ctl

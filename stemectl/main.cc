@@ -1,0 +1,93 @@
+// stemectl: the operator's tool for a StemeDB server (docs/stemectl.md).
+//
+//   stemectl [--url URL] [--output table|json] [--retry-timeout SECONDS] COMMAND ...
+//
+// Global options may appear before or after the command. The admin key comes
+// only from $STEMEDB_ADMIN_KEY, never from a flag (shell history, `ps`).
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "stemectl/admin_commands.h"
+#include "stemectl/backup_command.h"
+#include "stemectl/cli_common.h"
+#include "stemectl/keys_command.h"
+#include "stemectl/wal_command.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: stemectl [--url URL] [--output table|json] [--retry-timeout S] COMMAND ...\n"
+    "\n"
+    "commands:\n"
+    "  keys create|list|revoke|rotate|provision   API keys and project provisioning\n"
+    "  usage [--project P]                       metering per key and project\n"
+    "  audit [--limit N]                         admin actions, newest first\n"
+    "  health                                    liveness and readiness\n"
+    "  backup --remote R:PATH [--keep N]         stream a snapshot to rclone\n"
+    "  backup list|verify ...                    list / check uploaded backups\n"
+    "  restore --remote R:PATH/NAME --data-dir D restore a backup into an empty dir\n"
+    "  wal verify|repair DIR                     check (or cut a torn tail of) a WAL\n"
+    "  version\n"
+    "\n"
+    "environment: STEMEDB_URL (default http://127.0.0.1:18180), STEMEDB_ADMIN_KEY.\n"
+    "exit codes: 0 ok, 1 failed, 2 usage, 3 server unreachable, 4 auth.\n"
+    "`stemectl COMMAND --help` for details.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace stemedb::ctl;
+  GlobalOptions options;
+  options.url = DefaultUrl();
+  std::vector<std::string> args;
+  bool url_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) {
+        std::cerr << "stemectl: " << name << " needs a value\n";
+        std::exit(kExitUsage);
+      }
+      return argv[++i];
+    };
+    if (arg == "--url") {
+      options.url = value("--url");
+      url_given = true;
+    } else if (arg == "--output" || arg == "-o") {
+      auto format = ParseOutputFormat(value("--output"));
+      if (!format) return ReportError(format.error().message(), kExitUsage);
+      options.output = *format;
+    } else if (arg == "--retry-timeout") {
+      options.retry_timeout = std::chrono::seconds(std::atoi(value("--retry-timeout")));
+    } else {
+      args.push_back(std::move(arg));
+    }
+  }
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  const std::string command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "keys") return RunKeysCommand(options, rest);
+  if (command == "usage") return RunUsageCommand(options, rest);
+  if (command == "audit") return RunAuditCommand(options, rest);
+  if (command == "health") return RunHealthCommand(options, rest);
+  if (command == "wal") return RunWalCommand(options, rest);
+  if (command == "backup" || command == "restore") {
+    std::vector<std::string> backup_args = args;
+    if (url_given) {
+      backup_args.push_back("--url");
+      backup_args.push_back(options.url);
+    }
+    return stemedb::ctl::RunBackupCommand(backup_args);
+  }
+  if (command == "version" || command == "--version") {
+    std::cout << "stemectl " << STEMEDB_VERSION << "\n";
+    return kExitOk;
+  }
+  std::cerr << "stemectl: unknown command '" << command << "'\n" << kUsage;
+  return kExitUsage;
+}

@@ -1,0 +1,264 @@
+#include <boost/json/parse.hpp>
+#include <set>
+#include <thread>
+
+#include "engine_test_util.h"
+
+namespace stemedb::engine {
+namespace {
+
+using namespace stemedb::engine::testing;
+
+class DatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override { db_ = OpenOrDie(TestOptions(dir_.path())); }
+  void TearDown() override {
+    if (db_) {
+      EXPECT_TRUE(db_->Close().ok());
+    }
+  }
+  TempDir dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(DatabaseTest, SubmitThenGet) {
+  NewAssertion a = A("a1", "alice", "likes", "bot", R"({"x":1})");
+  a.confidence = 0.5;
+  a.signature = "c2ln";
+  a.is_signed = true;
+  CommitInfo c = MustSubmit(db_.get(), Batch("p1", {a}));
+  EXPECT_EQ(c.lsn, Lsn(1));
+  EXPECT_EQ(c.ids, std::vector<std::string>{"a1"});
+  EXPECT_FALSE(c.deduplicated);
+  EXPECT_EQ(db_->applied_lsn(), Lsn(1));
+  Result<StoredAssertion> got = db_->GetAssertion("p1", "a1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->id, "a1");
+  EXPECT_EQ(got->lsn, Lsn(1));
+  EXPECT_FALSE(got->retracted_lsn);
+  boost::json::value v = boost::json::parse(got->json);
+  EXPECT_EQ(v.at("subject").as_string(), "alice");
+  EXPECT_EQ(v.at("value").at("x").as_int64(), 1);
+  EXPECT_EQ(v.at("signed").as_bool(), true);
+  EXPECT_EQ(v.at("lsn").as_int64(), 1);
+  EXPECT_EQ(v.at("project").as_string(), "p1");
+
+  EXPECT_TRUE(db_->GetAssertion("p2", "a1").error().IsNotFound());
+  EXPECT_TRUE(db_->GetAssertion("p1", "nope").error().IsNotFound());
+}
+
+TEST_F(DatabaseTest, BatchSharesOneLsn) {
+  CommitInfo c =
+      MustSubmit(db_.get(), Batch("p", {A("b1", "s", "p", "g", "1"), A("b2", "s", "q", "g", "2"),
+                                        A("b3", "t", "p", "g", "3")}));
+  EXPECT_EQ(c.ids.size(), 3u);
+  for (const char* id : {"b1", "b2", "b3"}) {
+    Result<StoredAssertion> got = db_->GetAssertion("p", id);
+    ASSERT_TRUE(got) << id;
+    EXPECT_EQ(got->lsn, c.lsn);
+  }
+}
+
+TEST_F(DatabaseTest, BatchWithCollidingIdWritesNothing) {
+  MustSubmit(db_.get(), Batch("p", {A("x1", "s", "p", "g", "1")}));
+  Result<CommitInfo> r =
+      db_->Submit(Batch("p", {A("x2", "s", "p", "g", "1"), A("x1", "s", "p", "g", "2")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Status::Code::kConflict);
+  EXPECT_TRUE(db_->GetAssertion("p", "x2").error().IsNotFound());
+  // The rejected entry consumed its LSN as a no-op.
+  EXPECT_EQ(db_->applied_lsn(), Lsn(2));
+  r = db_->Submit(Batch("p", {A("d", "s", "p", "g", "1"), A("d", "s", "p", "g", "2")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Status::Code::kConflict);
+  EXPECT_TRUE(db_->GetAssertion("p", "d").error().IsNotFound());
+  EXPECT_EQ(MustSubmit(db_.get(), Batch("p", {A("y", "s", "p", "g", "1")})).lsn, Lsn(4));
+}
+
+TEST_F(DatabaseTest, RetractIsVisibleAsOf) {
+  const Lsn l1 = MustSubmit(db_.get(), Batch("p", {A("a", "s", "color", "g", "\"red\"")})).lsn;
+  const CommitInfo r = MustSubmit(db_.get(), Retract("p", "r1", "a"));
+  EXPECT_EQ(r.ids, std::vector<std::string>{"r1"});
+  Result<StoredAssertion> got = db_->GetAssertion("p", "a");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->retracted_lsn, r.lsn);
+  EXPECT_EQ(got->retraction_id, "r1");
+
+  Result<StoredRetraction> rr = db_->GetRetraction("p", "r1");
+  ASSERT_TRUE(rr);
+  boost::json::value v = boost::json::parse(rr->json);
+  EXPECT_EQ(v.at("retracts").as_string(), "a");
+  EXPECT_EQ(v.at("kind").as_string(), "retraction");
+  EXPECT_TRUE(db_->GetRetraction("q", "r1").error().IsNotFound());
+
+  QuerySpec q;
+  q.project = "p";
+  q.subject = "s";
+  q.as_of = l1;
+  Result<QueryPage> before = db_->Query(q);
+  ASSERT_TRUE(before);
+  ASSERT_EQ(Ids(*before), std::vector<std::string>{"a"});
+  EXPECT_FALSE(before->assertions[0].retracted_lsn);
+  q.as_of.reset();
+  Result<QueryPage> after = db_->Query(q);
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->assertions.empty());
+  q.history = true;
+  Result<QueryPage> hist = db_->Query(q);
+  ASSERT_TRUE(hist);
+  ASSERT_EQ(Ids(*hist), std::vector<std::string>{"a"});
+  EXPECT_EQ(hist->assertions[0].retracted_lsn, r.lsn);
+}
+
+TEST_F(DatabaseTest, RetractErrors) {
+  MustSubmit(db_.get(), Batch("p", {A("a", "s", "c", "g", "1")}));
+  EXPECT_TRUE(db_->Submit(Retract("p", "r1", "missing")).error().IsNotFound());
+  EXPECT_TRUE(db_->Submit(Retract("other", "r2", "a")).error().IsNotFound());
+  EXPECT_FALSE(db_->GetAssertion("p", "a")->retracted_lsn);
+  MustSubmit(db_.get(), Retract("p", "r3", "a"));
+  EXPECT_EQ(db_->Submit(Retract("p", "r4", "a")).error().code(), Status::Code::kConflict);
+  EXPECT_EQ(db_->GetAssertion("p", "a")->retraction_id, "r3");
+  EXPECT_TRUE(db_->GetRetraction("p", "r1").error().IsNotFound());
+  EXPECT_EQ(db_->applied_lsn(), Lsn(5));
+}
+
+TEST_F(DatabaseTest, IdempotencySameAndDifferentHash) {
+  const IdempotencyToken t{"k1", "hash-a"};
+  CommitInfo first = MustSubmit(db_.get(), Batch("p", {A("i1", "s", "c", "g", "1")}, t));
+  CommitInfo again = MustSubmit(db_.get(), Batch("p", {A("i2", "s", "c", "g", "1")}, t));
+  EXPECT_TRUE(again.deduplicated);
+  EXPECT_EQ(again.lsn, first.lsn);
+  EXPECT_EQ(again.recorded_at_us, first.recorded_at_us);
+  EXPECT_EQ(again.ids, std::vector<std::string>{"i1"});
+  EXPECT_TRUE(db_->GetAssertion("p", "i2").error().IsNotFound());
+
+  Result<CommitInfo> other =
+      db_->Submit(Batch("p", {A("i3", "s", "c", "g", "1")}, IdempotencyToken{"k1", "hash-b"}));
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code(), Status::Code::kConflict);
+  EXPECT_TRUE(db_->GetAssertion("p", "i3").error().IsNotFound());
+
+  // Keys are scoped by project.
+  CommitInfo p2 = MustSubmit(db_.get(), Batch("p2", {A("i4", "s", "c", "g", "1")}, t));
+  EXPECT_FALSE(p2.deduplicated);
+
+  Result<std::optional<IdempotencyRecord>> rec = db_->GetIdempotency("p", "k1");
+  ASSERT_TRUE(rec);
+  ASSERT_TRUE(*rec);
+  EXPECT_EQ((*rec)->request_hash, "hash-a");
+  EXPECT_EQ((*rec)->lsn, first.lsn);
+  EXPECT_FALSE(*db_->GetIdempotency("p", "unknown"));
+
+  const IdempotencyToken rt{"k2", "hash-r"};
+  CommitInfo r1 = MustSubmit(db_.get(), Retract("p", "ret1", "i1", rt));
+  CommitInfo r2 = MustSubmit(db_.get(), Retract("p", "ret2", "i1", rt));
+  EXPECT_TRUE(r2.deduplicated);
+  EXPECT_EQ(r2.lsn, r1.lsn);
+  EXPECT_EQ(r2.ids, std::vector<std::string>{"ret1"});
+}
+
+TEST_F(DatabaseTest, SystemTablesPutGetDeleteScan) {
+  SystemEntry e;
+  e.writes.push_back({SystemTable::kApiKeys, "k1", "v1"});
+  e.writes.push_back({SystemTable::kApiKeys, "k2", "v2"});
+  e.writes.push_back({SystemTable::kApiKeys, "z9", "v3"});
+  e.writes.push_back({SystemTable::kUsage, "k1", "usage"});
+  MustSubmit(db_.get(), e);
+  EXPECT_EQ(**db_->GetSystem(SystemTable::kApiKeys, "k1"), "v1");
+  EXPECT_EQ(**db_->GetSystem(SystemTable::kUsage, "k1"), "usage");
+  EXPECT_FALSE(*db_->GetSystem(SystemTable::kAudit, "k1"));
+
+  std::vector<std::pair<std::string, std::string>> seen;
+  auto collect = [&](std::string_view k, std::string_view v) {
+    seen.emplace_back(k, v);
+    return true;
+  };
+  ASSERT_TRUE(db_->ScanSystem(SystemTable::kApiKeys, "k", collect).ok());
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::string>>{{"k1", "v1"}, {"k2", "v2"}}));
+  seen.clear();
+  ASSERT_TRUE(db_->ScanSystem(SystemTable::kApiKeys, "",
+                              [&](std::string_view k, std::string_view v) {
+                                seen.emplace_back(k, v);
+                                return seen.size() < 2;
+                              })
+                  .ok());
+  EXPECT_EQ(seen.size(), 2u);
+
+  SystemEntry del;
+  del.writes.push_back({SystemTable::kApiKeys, "k1", std::nullopt});
+  MustSubmit(db_.get(), del);
+  EXPECT_FALSE(*db_->GetSystem(SystemTable::kApiKeys, "k1"));
+  EXPECT_EQ(**db_->GetSystem(SystemTable::kApiKeys, "k2"), "v2");
+}
+
+TEST_F(DatabaseTest, LsnAtTime) {
+  EXPECT_EQ(*db_->LsnAtTime(INT64_MAX), Lsn(0));
+  std::vector<CommitInfo> commits;
+  for (int i = 0; i < 5; ++i) {
+    commits.push_back(
+        MustSubmit(db_.get(), Batch("p", {A("t" + std::to_string(i), "s", "c", "g", "1")})));
+  }
+  for (size_t i = 1; i < commits.size(); ++i) {
+    EXPECT_GE(commits[i].recorded_at_us, commits[i - 1].recorded_at_us);
+  }
+  EXPECT_EQ(*db_->LsnAtTime(commits.front().recorded_at_us - 1), Lsn(0));
+  EXPECT_EQ(*db_->LsnAtTime(INT64_MAX), commits.back().lsn);
+  for (const CommitInfo& c : commits) {
+    Result<Lsn> at = db_->LsnAtTime(c.recorded_at_us);
+    ASSERT_TRUE(at);
+    // The highest LSN recorded at or before that microsecond.
+    EXPECT_GE(*at, c.lsn);
+    Result<StoredAssertion> a = db_->GetAssertion("p", "t" + std::to_string(at->value() - 1));
+    ASSERT_TRUE(a);
+  }
+}
+
+TEST_F(DatabaseTest, ConcurrentSubmitsGetDistinctLsns) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 50;
+  std::vector<std::vector<Lsn>> lsns(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "c" + std::to_string(t) + "_" + std::to_string(i);
+        Result<CommitInfo> r =
+            db_->Submit(Batch("p", {A(id, "s" + std::to_string(t), "c", "g", std::to_string(i))}));
+        if (r) lsns[t].push_back(r->lsn);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<uint64_t> all;
+  for (auto& v : lsns) {
+    EXPECT_EQ(v.size(), static_cast<size_t>(kPerThread));
+    for (Lsn l : v) all.insert(l.value());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(db_->applied_lsn(), Lsn(kThreads * kPerThread));
+  EXPECT_TRUE(db_->GetAssertion("p", "c7_49"));
+}
+
+TEST_F(DatabaseTest, FlushStatsAndClose) {
+  for (int i = 0; i < 20; ++i) {
+    MustSubmit(db_.get(), Batch("p", {A("f" + std::to_string(i), "s", "c", "g", "1")}));
+  }
+  Result<Lsn> flushed = db_->FlushAndPurge();
+  ASSERT_TRUE(flushed);
+  EXPECT_EQ(*flushed, Lsn(20));
+  DatabaseStats st = db_->stats();
+  EXPECT_EQ(st.applied_lsn, Lsn(20));
+  EXPECT_EQ(st.flushed_lsn, Lsn(20));
+  EXPECT_GT(st.live_sst_bytes, 0u);
+  EXPECT_EQ(st.wal.last_lsn, Lsn(20));
+  EXPECT_TRUE(db_->writable());
+  EXPECT_TRUE(db_->Close().ok());
+  EXPECT_FALSE(db_->writable());
+  Result<CommitInfo> r = db_->Submit(Batch("p", {A("late", "s", "c", "g", "1")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Status::Code::kUnavailable);
+  db_.reset();
+}
+
+}  // namespace
+}  // namespace stemedb::engine
