@@ -46,6 +46,6 @@ WORKDIR /var/lib/stemedb
 ENV STEMEDB_BIND_ADDR=0.0.0.0:18180 \
     STEMEDB_DATA_DIR=/var/lib/stemedb/db \
     STEMEDB_WAL_DIR=/var/lib/stemedb/wal \
-    STEMEDB_DB_DIR=/var/lib/stemedb/db
+    STEMEDB_DB_DIR=/var/lib/stemedb/db/rocksdb
 EXPOSE 18180
 ENTRYPOINT ["stemedb"]

@@ -69,6 +69,7 @@ Status Server::Listen() {
 }
 
 void Server::Start() {
+  work_.emplace(ioc_.get_executor());
   net::post(acceptor_.get_executor(), [this] { DoAccept(); });
   size_t n = std::max<size_t>(1, options_.io_threads);
   threads_.reserve(n);
@@ -150,6 +151,7 @@ void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
   shared_->MarkStopped();
+  work_.reset();
   ioc_.stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();

@@ -22,6 +22,7 @@
 // set_handler, port, connections may be called from any thread.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -83,6 +84,10 @@ class Server {
   // Before ioc_: sessions (destroyed with ioc_) reference the TLS context.
   std::optional<boost::asio::ssl::context> tls_;
   boost::asio::io_context ioc_;
+  // Keeps run() from returning while no operation is pending: a request
+  // waiting for its WAL commit has no socket operation outstanding, and
+  // during a drain the acceptor is closed too.
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<SessionShared> shared_;
   std::vector<std::thread> threads_;

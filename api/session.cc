@@ -182,9 +182,11 @@ class BasicSession final : public Session,
   // of the stream is unparsable or unread).
   void FailRequest(beast::error_code ec) {
     meta_ = std::make_shared<RequestMeta>();
-    bool header = parser_ && parser_->is_header_done();
-    method_ = header ? std::string(parser_->get().method_string()) : std::string("UNKNOWN");
-    version_ = header ? parser_->get().version() : 11;
+    // The request line is stored as soon as it is parsed, even when a later
+    // header check (Content-Length over the limit) fails.
+    method_ = parser_ ? std::string(parser_->get().method_string()) : std::string();
+    if (method_.empty()) method_ = "UNKNOWN";
+    version_ = parser_ && parser_->get().version() != 0 ? parser_->get().version() : 11;
     keep_alive_ = false;
     shared_->RequestStarted();
     in_request_ = true;

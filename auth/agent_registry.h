@@ -25,6 +25,7 @@ struct AgentKey {
   std::string public_key_b64;  // 32-byte Ed25519 key, standard base64
   int64_t registered_at_us = 0;
 };
+// {"project","agent_id","public_key","registered_at" (RFC 3339)}.
 std::string AgentKeyJson(const AgentKey& key);
 
 class AgentRegistry {

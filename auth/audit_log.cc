@@ -77,12 +77,12 @@ AuditLog::AuditLog(engine::Database* db) : db_(db) {}
 
 Status AuditLog::Load() {
   uint64_t last = 0;
-  Status scan = db_->ScanSystem(engine::SystemTable::kAudit, "",
-                                [&](std::string_view key, std::string_view) {
-                                  uint64_t seq;
-                                  if (ParseSeqKey(key, &seq) && seq > last) last = seq;
-                                  return true;
-                                });
+  Status scan =
+      db_->ScanSystem(engine::SystemTable::kAudit, "", [&](std::string_view key, std::string_view) {
+        uint64_t seq;
+        if (ParseSeqKey(key, &seq) && seq > last) last = seq;
+        return true;
+      });
   if (!scan.ok()) return scan.WithContext("audit log load");
   uint64_t want = last + 1;
   uint64_t current = g_next_seq.load();
@@ -105,6 +105,7 @@ engine::SystemWrite AuditLog::MakeAuditWrite(AuditRecord record) {
 }
 
 Result<std::vector<AuditRecord>> AuditLog::List(size_t limit, uint64_t before_seq) const {
+  if (limit == 0) return std::vector<AuditRecord>{};
   std::deque<AuditRecord> newest;
   Status failure;
   const std::string stop_key = before_seq == 0 ? std::string() : SeqKey(before_seq);

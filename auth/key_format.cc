@@ -220,8 +220,9 @@ Result<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
   KeyRecord record;
   record.key_id = GetString(o, "key_id");
   record.hash_hex = GetString(o, "hash");
-  const bool hex = std::all_of(record.hash_hex.begin(), record.hash_hex.end(),
-                               [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  const bool hex = std::all_of(record.hash_hex.begin(), record.hash_hex.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
   if (record.hash_hex.size() != 64 || !hex ||
       record.hash_hex.substr(0, kKeyIdHexLen) != record.key_id) {
     return Status::Corruption("api key record " + record.key_id + ": bad hash");

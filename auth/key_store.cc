@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 #include <shared_mutex>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -188,10 +189,11 @@ class KeyStore::Impl {
     STEMEDB_RETURN_IF_ERROR(NewUniqueKey(&key, &raw));
     record.hash_hex = ToHex(raw);
     record.key_id = record.hash_hex.substr(0, 16);
-    STEMEDB_RETURN_IF_ERROR(Commit(
-        {PutWrite(record)}, Audit(now_us, actor, "key.create", record.key_id,
-                                  "role=" + std::string(RoleName(record.role)) +
-                                      (record.project.empty() ? "" : " project=" + record.project))));
+    STEMEDB_RETURN_IF_ERROR(
+        Commit({PutWrite(record)},
+               Audit(now_us, actor, "key.create", record.key_id,
+                     "role=" + std::string(RoleName(record.role)) +
+                         (record.project.empty() ? "" : " project=" + record.project))));
     Insert(record, raw);
     return IssuedKey{std::move(key), std::move(record)};
   }
@@ -231,8 +233,8 @@ class KeyStore::Impl {
     KeyRecord record = std::move(*current);
     if (IsRevokedAt(record, now_us)) return Status::OK();
     record.revoked_at_us = now_us;
-    STEMEDB_RETURN_IF_ERROR(Commit({PutWrite(record)},
-                                   Audit(now_us, actor, "key.revoke", record.key_id, "")));
+    STEMEDB_RETURN_IF_ERROR(
+        Commit({PutWrite(record)}, Audit(now_us, actor, "key.revoke", record.key_id, "")));
     Replace(record);
     return Status::OK();
   }
@@ -267,10 +269,10 @@ class KeyStore::Impl {
 
     old_record.revoked_at_us = now_us + grace_seconds * 1000000;
     old_record.rotated_to = new_record.key_id;
-    STEMEDB_RETURN_IF_ERROR(Commit(
-        {PutWrite(new_record), PutWrite(old_record)},
-        Audit(now_us, actor, "key.rotate", old_record.key_id,
-              "new_key_id=" + new_record.key_id + " grace_seconds=" + std::to_string(grace_seconds))));
+    STEMEDB_RETURN_IF_ERROR(Commit({PutWrite(new_record), PutWrite(old_record)},
+                                   Audit(now_us, actor, "key.rotate", old_record.key_id,
+                                         "new_key_id=" + new_record.key_id +
+                                             " grace_seconds=" + std::to_string(grace_seconds))));
     Replace(old_record);
     Insert(new_record, raw);
     return IssuedKey{std::move(key), std::move(new_record)};

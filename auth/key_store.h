@@ -78,19 +78,23 @@ struct KeyRecord {
 };
 // Renders a KeyRecord as the JSON object of the admin routes (no secret):
 // {"key_id","label","role","project" (null for admin keys),"created_at",
-//  "last_used_at","expires_at","revoked_at" (RFC 3339 or null),"revoked"
-//  (bool: no longer accepted at `now_us`),"rotated_to" (only if rotated),
+//  "last_used_at","expires_at","revoked_at" (RFC 3339 or null; for a rotated
+//  key the end of its grace period),"revoked" (bool: revoked_at reached at
+//  `now_us`),"expired" (bool),"rotated_to" (only if rotated),
 //  "rate_limit" ("<rate>/s,<burst>" or null),"root" (bool)}.
 // The one-argument form judges "revoked" at the current wall-clock time.
 std::string KeyRecordJson(const KeyRecord& record);
 std::string KeyRecordJson(const KeyRecord& record, int64_t now_us);
 
+// Create() answers InvalidArgument for a request that breaks these rules.
 struct CreateKeyRequest {
-  std::string label;  // 1..128 printable
+  std::string label;  // 1..128 bytes, no control characters
   Role role = Role::kReadOnly;
-  std::string project;  // required unless role == kAdmin
+  // Required (1..128 of [A-Za-z0-9._-]) unless role == kAdmin; must be empty
+  // for admin keys, which span all projects.
+  std::string project;
   std::optional<RateLimitSpec> rate_limit;
-  int64_t expires_at_us = 0;  // 0 = never
+  int64_t expires_at_us = 0;  // 0 = never; else must be in the future
 };
 
 // A key just created: the only moment the secret exists outside the client.
@@ -102,8 +106,9 @@ struct IssuedKey {
 class KeyStore {
  public:
   // `db` must outlive the store. Call Load() before use. This form owns a
-  // private AuditLog (loaded by Load()); a server that also runs an
-  // AgentRegistry should share one AuditLog through the second form.
+  // private AuditLog (loaded by Load()). Sharing the server's AuditLog via
+  // the second form is tidier; either way records never collide, because
+  // sequence numbers are process-wide (audit_log.h).
   explicit KeyStore(engine::Database* db);
   // `audit` (not owned, already Load()ed) receives every mutation's record.
   KeyStore(engine::Database* db, AuditLog* audit);

@@ -55,8 +55,9 @@ class RateLimiter::Impl {
     if (now - shard.last_sweep >= kSweepInterval) Sweep(&shard, now);
     auto it = shard.buckets.find(key_id);
     if (it == shard.buckets.end()) {
-      it = shard.buckets.emplace(std::string(key_id), Bucket{spec.burst, spec.rate_per_second,
-                                                             spec.burst, now})
+      it = shard.buckets
+               .emplace(std::string(key_id),
+                        Bucket{spec.burst, spec.rate_per_second, spec.burst, now})
                .first;
     }
     Bucket& b = it->second;

@@ -50,10 +50,10 @@ Status VerifyAssertionSignature(const SignedFields& fields, std::string_view sig
     return Status::Unauthenticated("bad_signature: registered public key is not usable");
   }
   const std::string message = CanonicalSigningBytes(fields);
-  if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature->data()),
-                                  reinterpret_cast<const unsigned char*>(message.data()),
-                                  message.size(),
-                                  reinterpret_cast<const unsigned char*>(public_key->data())) != 0) {
+  if (crypto_sign_verify_detached(
+          reinterpret_cast<const unsigned char*>(signature->data()),
+          reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+          reinterpret_cast<const unsigned char*>(public_key->data())) != 0) {
     return Status::Unauthenticated("bad_signature: signature does not verify");
   }
   return Status::OK();

@@ -204,8 +204,8 @@ class UsageMeter::Impl {
       for (const auto& [key_id, slot] : slots_) {
         if (!slot->dirty.exchange(false, std::memory_order_acq_rel)) continue;
         flushed.push_back(slot.get());
-        entry.writes.push_back(
-            engine::SystemWrite{engine::SystemTable::kUsage, key_id, EncodeUsage(slot->Snapshot())});
+        entry.writes.push_back(engine::SystemWrite{engine::SystemTable::kUsage, key_id,
+                                                   EncodeUsage(slot->Snapshot())});
       }
     }
     if (entry.writes.empty()) return Status::OK();
@@ -248,8 +248,8 @@ UsageMeter::UsageMeter(engine::Database* db, bool enabled)
 UsageMeter::~UsageMeter() = default;
 Status UsageMeter::Load() { return impl_->Load(); }
 bool UsageMeter::enabled() const { return impl_->enabled(); }
-void UsageMeter::RecordRequest(std::string_view key_id, std::string_view project,
-                               uint64_t bytes_in, uint64_t bytes_out, int64_t now_us) {
+void UsageMeter::RecordRequest(std::string_view key_id, std::string_view project, uint64_t bytes_in,
+                               uint64_t bytes_out, int64_t now_us) {
   impl_->RecordRequest(key_id, project, bytes_in, bytes_out, now_us);
 }
 void UsageMeter::RecordAssertions(std::string_view key_id, std::string_view project,

@@ -105,7 +105,8 @@ struct WalOptions {
   // A group always takes at least one record. Default 4 MiB.
   uint64_t max_group_bytes = 4ull << 20;
   // Keep the next segment preallocated (zero-filled, synced) in the
-  // background, so rotation does not pay for allocation. Default true.
+  // background (starting once the active segment is a quarter full), so
+  // rotation does not pay for allocation. Default true.
   bool preallocate_next_segment = true;
   // Appends never get an LSN below this. The engine passes its applied LSN + 1,
   // so a WAL directory that is empty (fresh restore from a checkpoint, or

@@ -24,7 +24,6 @@ WalImpl::WalImpl(const WalOptions& options, Env* env, std::unique_ptr<FileLock> 
   durable_lsn_.store(next_lsn - 1);
   if (options_.preallocate_next_segment) {
     preallocator_ = std::make_unique<Preallocator>(env_, options_.dir, options_.segment_bytes);
-    preallocator_->Start();
   }
   writer_thread_ = std::thread([this] { WriterLoop(); });
 }
@@ -159,6 +158,13 @@ void WalImpl::ProcessBatch(std::vector<Pending>& batch) {
           unsynced_ = true;
           sync_deadline_ = Clock::now() + options_.sync_interval;
         }
+        if (preallocator_ && !prealloc_requested_ &&
+            writer_->file_size() >= options_.segment_bytes / 4) {
+          // Not at Open: a short-lived log (tests, tools) never pays for a
+          // zero-filled segment it will not use; a quarter leaves ample time.
+          preallocator_->Start();
+          prealloc_requested_ = true;
+        }
         bytes_written_.fetch_add(bytes, std::memory_order_relaxed);
         groups_.fetch_add(1, std::memory_order_relaxed);
         std::lock_guard<std::mutex> l(segments_mu_);
@@ -230,7 +236,7 @@ Status WalImpl::RotateActive() {
     std::lock_guard<std::mutex> l(segments_mu_);
     segments_.push_back(SegmentInfo{name, next_lsn_, next_lsn_ - 1});
   }
-  if (preallocator_) preallocator_->Start();
+  prealloc_requested_ = false;
   log::Debug("wal segment rotated", {{"segment", name}});
   return Status::OK();
 }

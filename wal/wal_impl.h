@@ -6,7 +6,8 @@
 //                max_group_bytes, and per group: assigns LSNs, one write(2),
 //                one fdatasync (kAlways), then the callbacks in LSN order.
 //                It alone touches writer_, next_lsn_ and the active segment.
-//   preallocator zero-fills the next segment (wal/preallocator.h).
+//   preallocator zero-fills the next segment (wal/preallocator.h), asked to
+//                start once the active segment is a quarter full.
 //   owner        Replay, Rotate (handed to the writer), Purge, Close.
 //
 // Locks: mu_ guards the queue, rotation requests and the failure state;
@@ -98,6 +99,7 @@ class WalImpl final : public Wal {
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point sync_deadline_;
   std::unique_ptr<Preallocator> preallocator_;
+  bool prealloc_requested_ = false;  // for the segment after the active one
 
   std::atomic<bool> healthy_{true};
   std::atomic<bool> failure_cache_ok_{true};

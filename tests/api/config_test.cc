@@ -101,8 +101,9 @@ TEST(ConfigTest, BadValuesGiveOneLineNamingTheVariable) {
                  Case{"STEMEDB_LOG_LEVEL", "loud"}, Case{"STEMEDB_WAL_SEGMENT_BYTES", "1"}}) {
     auto r = Parse({{c.var, c.value}});
     ASSERT_FALSE(r) << c.var << "=" << c.value;
-    const std::string& msg = r.error().message();
-    EXPECT_EQ(r.error().code(), Status::Code::kInvalidArgument);
+    Status err = r.error();
+    const std::string& msg = err.message();
+    EXPECT_EQ(err.code(), Status::Code::kInvalidArgument);
     EXPECT_NE(msg.find(c.var), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }

@@ -114,6 +114,15 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     EXPECT_EQ(res.body(), "ok:/a" + std::to_string(i));
     EXPECT_TRUE(res.keep_alive());
   }
+  // The observer runs once the write completed, which may be just after the
+  // client has the bytes.
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (observed_.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_EQ(observed_, (std::vector<std::string>{"200 /a0", "200 /a1", "200 /a2"}));
 }
@@ -298,10 +307,13 @@ TEST_F(ServerTest, ShutdownFinishesInFlightRequestAndClosesIdleOnes) {
 
   std::thread releaser([this] {
     // Let Shutdown begin draining before the reply is released.
-    while (server_->connections() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // (bounded, so a regression fails the assertions below instead of hanging)
+    for (int i = 0; i < 1000 && server_->connections() > 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     handler_->release.set_value();
   });
-  bool drained = server_->Shutdown(std::chrono::seconds(20));
+  bool drained = server_->Shutdown(std::chrono::seconds(10));
   releaser.join();
   EXPECT_TRUE(drained);
 

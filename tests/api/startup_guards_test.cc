@@ -27,7 +27,9 @@ class StartupGuardsTest : public ::testing::Test {
     config_.db_dir = config_.data_dir + "/db";
   }
   void TearDown() override {
-    if (db_) EXPECT_TRUE(db_->Close().ok());
+    if (db_) {
+      EXPECT_TRUE(db_->Close().ok());
+    }
     db_.reset();
     std::error_code ec;
     fs::remove_all(dir_, ec);

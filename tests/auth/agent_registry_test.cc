@@ -109,11 +109,10 @@ TEST_F(AgentRegistryTest, RejectsKeysThatAreNotEd25519PublicKeys) {
   EXPECT_EQ(code(ToBase64(std::string(32, '\0'))), Status::Code::kInvalidArgument);  // small order
   EXPECT_EQ(registry_->Register("demo", "", NewPublicKey(), true, "w", kT0).error().code(),
             Status::Code::kInvalidArgument);
-  EXPECT_EQ(
-      registry_->Register("demo", std::string(129, 'a'), NewPublicKey(), true, "w", kT0)
-          .error()
-          .code(),
-      Status::Code::kInvalidArgument);
+  EXPECT_EQ(registry_->Register("demo", std::string(129, 'a'), NewPublicKey(), true, "w", kT0)
+                .error()
+                .code(),
+            Status::Code::kInvalidArgument);
   EXPECT_FALSE(registry_->Find("demo", "a").has_value());
 }
 

@@ -1,11 +1,12 @@
 // Key format, hashing, roles, rate-limit specs and the JSON renderings.
+#include "auth/key_format.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <set>
 #include <string>
 
-#include "auth/key_format.h"
 #include "auth/key_store.h"
 
 namespace stemedb::auth {
@@ -32,9 +33,9 @@ TEST(KeyFormatTest, MalformedKeysAreRecognized) {
   EXPECT_TRUE(IsWellFormedKey(good));
   EXPECT_FALSE(IsWellFormedKey(""));
   EXPECT_FALSE(IsWellFormedKey("steme_live_"));
-  EXPECT_FALSE(IsWellFormedKey(good.substr(0, good.size() - 1)));   // 47 hex
-  EXPECT_FALSE(IsWellFormedKey(good + "0"));                        // 49 hex
-  EXPECT_FALSE(IsWellFormedKey("steme_test_" + good.substr(11)));   // other prefix
+  EXPECT_FALSE(IsWellFormedKey(good.substr(0, good.size() - 1)));  // 47 hex
+  EXPECT_FALSE(IsWellFormedKey(good + "0"));                       // 49 hex
+  EXPECT_FALSE(IsWellFormedKey("steme_test_" + good.substr(11)));  // other prefix
   std::string upper = good;
   upper[20] = 'A';
   EXPECT_FALSE(IsWellFormedKey(upper));  // uppercase hex
@@ -77,9 +78,10 @@ TEST(KeyFormatTest, RateLimitSpecs) {
   EXPECT_EQ(spec->ToString(), "0.5/s,1");
   EXPECT_EQ(RateLimitSpec{}.ToString(), "200/s,400");  // the SPEC §2 default
 
-  for (const char* bad : {"", "200", "200/s", "200/s,", "/s,400", "200/m,400", "-1/s,10", "0/s,10",
-                          "5/s,0", "5/s,0.5", "inf/s,1", "nan/s,1", "1e3/s,10", "+5/s,10", "5/s,10x",
-                          " 5/s,10", "5/s, 10", "1.2.3/s,4", "5./s,10", "99999999999/s,1"}) {
+  for (const char* bad :
+       {"",        "200",     "200/s",   "200/s,",    "/s,400",  "200/m,400",      "-1/s,10",
+        "0/s,10",  "5/s,0",   "5/s,0.5", "inf/s,1",   "nan/s,1", "1e3/s,10",       "+5/s,10",
+        "5/s,10x", " 5/s,10", "5/s, 10", "1.2.3/s,4", "5./s,10", "99999999999/s,1"}) {
     EXPECT_FALSE(ParseRateLimit(bad).has_value()) << "accepted: '" << bad << "'";
   }
 }

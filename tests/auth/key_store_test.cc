@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
+#include <thread>
 
 #include "auth/audit_log.h"
 #include "auth/usage_meter.h"
@@ -308,6 +310,37 @@ TEST_F(KeyStoreTest, ListMergesLastUsedFromTheMeter) {
   boost::json::object o = boost::json::parse(KeyRecordJson(store_->List()[0], kT0)).as_object();
   EXPECT_EQ(o.at("last_used_at").as_string(), "2027-01-15T08:00:05Z");
   store_->SetUsageMeter(nullptr);
+}
+
+TEST_F(KeyStoreTest, RevocationIsVisibleToOtherThreadsAtOnce) {
+  IssuedKey k = MustCreate(Role::kWriteAgent, "demo");
+  std::atomic<bool> revoked{false};
+  std::atomic<bool> stop{false};
+  std::atomic<int> accepted_after_revoke{0};
+  std::atomic<int> accepted_before{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        const bool after = revoked.load(std::memory_order_acquire);
+        const bool ok = store_->Authenticate(k.key, kT0 + kSecond).has_value();
+        if (ok && after) accepted_after_revoke.fetch_add(1);
+        if (ok && !after) accepted_before.fetch_add(1);
+      }
+    });
+  }
+  // Mutations of other keys run concurrently with the readers.
+  for (int i = 0; i < 5; ++i) {
+    IssuedKey other = MustCreate(Role::kReadOnly, "demo");
+    ASSERT_TRUE(store_->Revoke(other.record.key_id, "a", kT0).ok());
+  }
+  while (accepted_before.load() == 0) std::this_thread::yield();
+  ASSERT_TRUE(store_->Revoke(k.record.key_id, "a", kT0).ok());
+  revoked.store(true, std::memory_order_release);
+  for (int i = 0; i < 1000; ++i) ExpectRejected(*store_, k.key, kT0 + kSecond);
+  stop.store(true);
+  for (auto& th : readers) th.join();
+  EXPECT_EQ(accepted_after_revoke.load(), 0);
 }
 
 TEST_F(KeyStoreTest, OwnedAuditLogRecordsToo) {

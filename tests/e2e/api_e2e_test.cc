@@ -186,8 +186,9 @@ TEST_F(ApiTest, QueryPaginationAsOfAndHistory) {
     for (const auto& a : v.at("assertions").as_array()) {
       EXPECT_TRUE(seen.insert(Str(a, "id")).second) << "a page repeated an assertion";
     }
-    // Writes between pages must not shift what the cursor returns.
-    Write("page-noise", "p", pages);
+    // Writes to the same subject between pages must not shift what the
+    // cursor returns: its view is pinned at the first page.
+    Write("page", "noise-" + std::to_string(pages), pages);
     cursor = v.at("next_cursor").is_string() ? std::string(v.at("next_cursor").as_string()) : "";
     ASSERT_LT(++pages, 10);
   } while (!cursor.empty());
@@ -359,7 +360,8 @@ TEST_F(ApiTest, RootKeySeededIdempotentlyAcrossRestarts) {
   auto list = Get("/v1/admin/api-keys", server_.root_key());
   ASSERT_TRUE(list && list->status == 200) << Describe(list);
   size_t roots = 0;
-  for (const auto& k : ParseJson(list->body).at("keys").as_array()) {
+  const json::value listed = ParseJson(list->body);
+  for (const auto& k : listed.at("keys").as_array()) {
     if (Str(k, "key_id") == root_id) ++roots;
   }
   EXPECT_EQ(roots, 1u) << list->body;
@@ -382,10 +384,16 @@ TEST_F(ApiTest, RegisteredAgentMustSign) {
   EXPECT_EQ(unsigned_write->status, 401) << Describe(*unsigned_write);
   EXPECT_EQ(ErrorCode(*unsigned_write), "bad_signature");
   json::object forged = Assertion("s", "p", 1, "signer");
-  forged["signature"] = std::string(88, 'A');
+  // Well-formed (64 bytes, base64) but not a signature by the agent's key.
+  unsigned char junk[crypto_sign_BYTES];
+  randombytes_buf(junk, sizeof junk);
+  char junk_b64[128];
+  sodium_bin2base64(junk_b64, sizeof junk_b64, junk, sizeof junk, sodium_base64_VARIANT_ORIGINAL);
+  forged["signature"] = junk_b64;
   auto bad = PostAssertion(*http_, writer_.key, forged);
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 401) << Describe(*bad);
+  EXPECT_EQ(ErrorCode(*bad), "bad_signature");
 }
 
 TEST_F(ApiTest, CorsOnlyForAllowedOrigins) {

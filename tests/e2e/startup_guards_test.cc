@@ -44,11 +44,25 @@ std::vector<std::string> FilesBelow(const std::string& dir) {
   return files;
 }
 
-// name -> size of every file below `dir`.
+// name -> size of every WAL segment below `dir`. (prealloc.tmp is left out:
+// a running server's preallocator legitimately grows it.)
 std::map<std::string, uintmax_t> Snapshot(const std::string& dir) {
   std::map<std::string, uintmax_t> snap;
-  for (const auto& f : FilesBelow(dir)) snap[f] = fs::file_size(f);
+  for (const auto& f : FilesBelow(dir)) {
+    if (f.ends_with(".wal")) snap[f] = fs::file_size(f);
+  }
   return snap;
+}
+
+// Everything below `dir`, for failure messages.
+std::string Listing(const std::string& dir) {
+  std::string out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    out += "  " + it->path().string() + (it->is_directory() ? "/" : "") + "\n";
+  }
+  return out;
 }
 
 // The refusal: exit 1, one line naming `needle` (and not more than one line
@@ -68,10 +82,12 @@ void ExpectRefusal(ServerProcess& server, const std::string& needle,
     EXPECT_EQ(r.stderr_text.find(server.root_key()), std::string::npos) << "stderr echoes the key";
   }
   if (allow_empty_dirs) {
-    EXPECT_TRUE(FilesBelow(server.data_dir()).empty()) << "refused start wrote files";
+    EXPECT_TRUE(FilesBelow(server.data_dir()).empty()) << "refused start wrote files:\n"
+                                                       << Listing(server.data_dir());
   } else {
     EXPECT_TRUE(!fs::exists(server.data_dir()) || fs::is_empty(server.data_dir()))
-        << "refused start created something in " << server.data_dir();
+        << "refused start created something in " << server.data_dir() << ":\n"
+        << Listing(server.data_dir());
   }
 }
 

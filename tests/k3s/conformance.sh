@@ -36,6 +36,9 @@ for tool in node curl setpriv unshare rclone apt-cache dpkg ldd; do
   command -v "$tool" >/dev/null || { echo "conformance: '$tool' not found (scripts/install-deps.sh installs rclone and curl)" >&2; exit 1; }
 done
 if [[ -z ${STEMEDB_K3S_INNER:-} ]]; then
+  # A fresh machine may have no apt lists yet (needed for the Dockerfile
+  # package check): fetch Debian's index now, before leaving the network.
+  apt-cache show libc6 >/dev/null 2>&1 || apt-get update -qq >/dev/null 2>&1
   exec env STEMEDB_K3S_INNER=1 unshare --net --mount --propagation private -- "$0" "$@"
 fi
 ip link set lo up 2>/dev/null || { echo "conformance: cannot bring up lo in the private netns" >&2; exit 1; }
@@ -168,7 +171,7 @@ new_key() { # new_key JSON -> prints the key
     grep -o 'steme_live_[0-9a-f]\{48\}' | head -1
 }
 write_key=$(new_key '{"label":"k3s-conformance","role":"write_agent","project":"conformance","rate_limit":"1/s,1"}')
-backup_key=$(new_key '{"label":"k3s-backup","role":"admin","project":"conformance"}')
+backup_key=$(new_key '{"label":"k3s-backup","role":"admin"}')
 check "root key (from the Secret) creates a write_agent and an admin key" test -n "$write_key" -a -n "$backup_key"
 
 reply=$(curl -s --max-time 5 -w '\n%{http_code}' -H "X-API-Key: $write_key" -H 'Content-Type: application/json' -d "$assertion" "$base/v1/assert")
@@ -197,9 +200,12 @@ mapfile -t benv < <(resolve_env "${BACKUP_ENV[@]}")
 (cd "$tmp/backup/work" && exec timeout "$BACKUP_DEADLINE" env -i PATH="$PATH_IN_POD" "${benv[@]}" "$remote_var=local" \
   setpriv --reuid=1000 --regid=1000 --clear-groups -- "${BACKUP_CMD[@]}") >"$tmp/backup.log" 2>&1
 rc=$?
-check "CronJob command '${BACKUP_CMD[*]}' exits 0" test "$rc" = 0 || sed 's/^/  /' "$tmp/backup.log" | tail -10
+if ! check "CronJob command '${BACKUP_CMD[*]}' exits 0" test "$rc" = 0; then
+  sed 's/^/  backup: /' "$tmp/backup.log" | tail -10
+  grep -i -e backup -e error "$tmp/server.log" | tail -5 | sed 's/^/  server: /'
+fi
 remote_dir="$tmp/backup/work/${BACKUP_REMOTE_VALUE#*:}"
-archive=$(find "$remote_dir" -maxdepth 1 -type f 2>/dev/null | sort | tail -1)
+archive=$(find "$remote_dir" -maxdepth 1 -type f -name "stemedb-*.tar" 2>/dev/null | sort | tail -1)
 check "the backup landed on the rclone remote" test -n "$archive" -a -s "$archive"
 no_keys_in() { ! grep -qF -e "$root_key" -e "${backup_key:-$root_key}" -e "${write_key:-$root_key}" "$@"; }
 check "the backup and server logs hold no key" no_keys_in "$tmp/backup.log" "$tmp/server.log"

@@ -254,6 +254,11 @@ export function checkPolicies(objs, label, ctx) {
   // volumes: both PVCs RWO, mounted where the env points
   const mounts = Object.fromEntries((c.volumeMounts || []).map((m) => [m.mountPath, m.name]));
   const claimOf = (mountPath) => (pod.volumes || []).find((v) => v.name === mounts[mountPath])?.persistentVolumeClaim?.claimName;
+  // The PVC a path lives on (its deepest enclosing mount), or undefined.
+  const claimAt = (p) => {
+    const m = Object.keys(mounts).filter((mp) => p === mp || p?.startsWith(mp + "/")).sort((a, b) => b.length - a.length)[0];
+    return m && claimOf(m);
+  };
   const wantClass = label === "dev" ? "local-path" : "longhorn";
   for (const [claim, v] of [["stemedb-wal", "STEMEDB_WAL_DIR"], ["stemedb-db", "STEMEDB_DB_DIR"]]) {
     const pvc = find(objs, "PersistentVolumeClaim", claim);
@@ -263,10 +268,14 @@ export function checkPolicies(objs, label, ctx) {
       if (pvc.spec.storageClassName !== wantClass) err(`PVC ${claim} storageClassName must be ${wantClass}`);
     }
     const dir = env[v]?.value;
-    if (!dir || claimOf(dir) !== claim) err(`${v} (${dir}) must be the mountPath of PVC ${claim}`);
+    if (!dir || claimAt(dir) !== claim) err(`${v} (${dir}) must be on PVC ${claim}`);
   }
+  // The server builds backup checkpoints in <parent of DB_DIR>/backup-tmp by
+  // hard-linking SSTs: that parent must be on the DB volume, not the root fs.
+  const dbDir = env.STEMEDB_DB_DIR?.value || "";
+  if (claimAt(path.posix.dirname(dbDir)) !== "stemedb-db") err(`the parent of STEMEDB_DB_DIR (${dbDir}) must be on PVC stemedb-db (backup-tmp scratch)`);
   const dataDir = env.STEMEDB_DATA_DIR?.value;
-  if (!dataDir || !Object.keys(mounts).some((m) => claimOf(m) && (dataDir === m || dataDir.startsWith(m + "/"))))
+  if (!dataDir || !claimAt(dataDir))
     err(`STEMEDB_DATA_DIR (${dataDir}) must be on a PVC (lock file, root.key)`);
   const rk = env.STEMEDB_ROOT_API_KEY?.valueFrom?.secretKeyRef;
   if (!rk || rk.key !== "STEMEDB_ROOT_API_KEY") err("STEMEDB_ROOT_API_KEY must come from a Secret (secretKeyRef key STEMEDB_ROOT_API_KEY)");
@@ -436,6 +445,7 @@ const BREAKS = [
   ["drain 60 s", (o) => envSet(o, "STEMEDB_DRAIN_TIMEOUT_MS", "60000"), "terminationGracePeriodSeconds"],
   ["RWX wal", (o) => (find(o, "PersistentVolumeClaim", "stemedb-wal").spec.accessModes = ["ReadWriteMany"]), "ReadWriteOnce"],
   ["WAL dir off its volume", (o) => envSet(o, "STEMEDB_WAL_DIR", "/var/lib/stemedb/db/wal"), "STEMEDB_WAL_DIR"],
+  ["DB dir at the mount point", (o) => envSet(o, "STEMEDB_DB_DIR", "/var/lib/stemedb/db"), "backup-tmp"],
   ["unknown variable", (o) => ctrOf(o).env.push({ name: "STEMEDB_WAL_SYNCH", value: "always" }), "STEMEDB_WAL_SYNCH"],
   ["undocumented server setting", (o) => ctrOf(o).env.push({ name: "STEMEDB_MAX_CONNECTIONS", value: "10" }), "nor a documented extra"],
   ["root key inline", (o) => (ctrOf(o).env.find((e) => e.name === "STEMEDB_ROOT_API_KEY").valueFrom = undefined), "STEMEDB_ROOT_API_KEY"],

@@ -212,6 +212,27 @@ TEST_F(LogReaderTest, NameAndHeaderDisagree) {
   EXPECT_NE(std::string::npos, scan.reason.find("does not match the file name"));
 }
 
+// Pins the on-disk format: wal/FORMAT.md's worked example, byte for byte.
+// Produced once by the encoder and checked by hand against the grammar; if
+// this test fails, the format changed and kFormatVersion must change too.
+TEST(LogFormatTest, GoldenBytesOfTheWorkedExample) {
+  const std::string golden_hex =
+      "5354454d57414c0a0100000001000000"
+      "00000000000000000000000044b597a1"
+      "a627bf12010000000100000000000000"
+      "010000006185e6e8d200000000020000"
+      "0000000000010000003d6be689020000"
+      "000300000000000000010000006869";
+  std::string hex;
+  for (unsigned char c : ForgeSegment(1, 0, {"a", "", "hi"})) {
+    static const char* digits = "0123456789abcdef";
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  EXPECT_EQ(golden_hex, hex);
+  EXPECT_EQ(95u, hex.size() / 2);
+}
+
 TEST(SegmentNameTest, RoundTripAndRejects) {
   EXPECT_EQ("0000000000000001.wal", SegmentFileName(1));
   EXPECT_EQ("00000000000000ff.wal", SegmentFileName(255));

@@ -181,6 +181,53 @@ TEST(WalFaultTest, SyncDirFailureAtRotationFailStops) {
   EXPECT_FALSE(wal->Append("x"));
 }
 
+// STYLE 10: fail the n-th sync (counting Open's own) for n = 0, 1, 2, ...
+// until nothing fails; each time the error is clean, nothing after it is
+// acknowledged, and the directory recovers with every acknowledged record.
+TEST(WalFaultTest, FailTheNthSyncOrDirSync) {
+  for (bool dir : {false, true}) {
+    for (uint64_t n = 0;; n++) {
+      TempDir tmp;
+      FaultInjectionEnv env;
+      if (dir) {
+        env.FailSyncDirAfter(n);
+      } else {
+        env.FailSyncAfter(n);
+      }
+      auto o = Options(tmp.path(), &env);
+      o.segment_bytes = 4096;
+      std::map<uint64_t, std::string> acked;
+      bool failed = false;
+      auto wal = Wal::Open(o, nullptr);
+      if (!wal) {
+        failed = true;
+        EXPECT_EQ(Status::Code::kIOError, wal.error().code()) << wal.error().ToString();
+      } else {
+        for (int i = 0; i < 20; i++) {  // 20 x 220 bytes: one rotation
+          std::string p = std::to_string(i) + std::string(200, 'n');
+          auto r = (*wal)->Append(p);
+          if (!r) {
+            failed = true;
+            EXPECT_EQ(Status::Code::kFailed, r.error().code()) << r.error().ToString();
+            EXPECT_FALSE((*wal)->healthy());
+          } else {
+            EXPECT_FALSE(failed) << "acknowledged after a failure, n=" << n;
+            acked.emplace(r->value(), p);
+          }
+        }
+        (*wal)->Close().IgnoreError("may be fail-stopped; checked above");
+      }
+      env.Reset();
+      auto reopened = Wal::Open(o, nullptr);
+      ASSERT_TRUE(reopened) << "n=" << n << ": " << reopened.error().ToString();
+      auto replayed = ReplayAll(reopened->get());
+      for (const auto& [lsn, p] : acked) EXPECT_EQ(p, replayed[lsn]) << "n=" << n;
+      if (!failed) break;
+      ASSERT_LT(n, 200u);
+    }
+  }
+}
+
 // Power loss: appends with sync policy always from several threads; at a
 // random point the file system freezes and everything not synced (data and
 // directory entries) is dropped, possibly leaving torn partial writes. After

@@ -156,6 +156,52 @@ TEST(WalTest, ConcurrentAppendersGetConsecutiveLsnsAndReplayEqualsAcks) {
   for (const auto& [lsn, payload] : records) EXPECT_EQ(acked[lsn], payload);
 }
 
+class RecordingProbe : public WalProbe {
+ public:
+  void OnFsync(std::chrono::nanoseconds) override { fsyncs++; }
+  void OnGroupCommit(size_t records, size_t bytes) override {
+    std::lock_guard<std::mutex> l(mu);
+    groups.emplace_back(records, bytes);
+  }
+  std::atomic<int> fsyncs{0};
+  std::mutex mu;
+  std::vector<std::pair<size_t, size_t>> groups;
+};
+
+TEST(WalTest, GroupsRespectMaxGroupBytesAndReportToProbe) {
+  TempDir tmp;
+  auto o = Options(tmp.path());
+  RecordingProbe probe;
+  o.probe = &probe;
+  o.max_group_bytes = 200;
+  o.segment_bytes = 1 << 20;
+  auto wal = MustOpen(o);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 300; i++) {
+    wal->AppendAsync(std::string(50, 'g'), [&](Result<Lsn> r) {
+      EXPECT_TRUE(r);
+      done++;
+    });
+  }
+  wal->AppendAsync(std::string(500, 'b'), [&](Result<Lsn> r) {  // alone above the cap
+    EXPECT_TRUE(r);
+    done++;
+  });
+  ASSERT_TRUE(wal->Close().ok());
+  EXPECT_EQ(301, done.load());
+  size_t records = 0;
+  bool saw_multi = false;
+  for (auto [n, bytes] : probe.groups) {
+    records += n;
+    EXPECT_TRUE(bytes <= 200 || n == 1) << n << " records, " << bytes << " bytes";
+    saw_multi |= n > 1;
+  }
+  EXPECT_EQ(301u, records);
+  EXPECT_TRUE(saw_multi);
+  EXPECT_EQ(probe.groups.size(), wal->stats().groups);
+  EXPECT_GE(probe.fsyncs.load(), static_cast<int>(probe.groups.size()));
+}
+
 TEST(WalTest, AsyncCallbacksRunInLsnOrder) {
   TempDir tmp;
   auto wal = MustOpen(Options(tmp.path()));
@@ -366,6 +412,8 @@ TEST(WalTest, PreallocatedSegmentsRoundTrip) {
     auto wal = MustOpen(o);
     for (uint64_t i = 1; i <= 200; i++) ASSERT_TRUE(wal->Append(Payload(i, 100)));
     EXPECT_GT(wal->SegmentFiles().size(), 2u);
+    // The active segment came from the preallocator: zero-filled to full size.
+    EXPECT_EQ(8192u, std::filesystem::file_size(tmp.Sub(wal->SegmentFiles().back())));
     ASSERT_TRUE(wal->Close().ok());
   }
   RecoveryReport report;
