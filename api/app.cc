@@ -187,12 +187,14 @@ void App::Impl::Housekeeping() {
 int App::Impl::Run() {
   // 1-3: configuration only.
   if (Status s = CheckConfig(config_); !s.ok()) return Fail(s.message());
-  // 6, 5, 4a: directories, lock, fresh-volume root key.
+  // 4a before anything is created: a fresh volume on a non-loopback bind
+  // with no root key is refused with nothing written (not even directories).
+  if (Status s = CheckRootKeyBeforeOpen(env_, config_); !s.ok()) return Fail(s.message());
+  // 6, 5: directories, lock.
   if (Status s = PrepareDirectories(env_, config_); !s.ok()) return Fail(s.message());
   auto lock = LockDataDirectory(env_, config_);
   if (!lock) return Fail(lock.error().message());
   lock_ = std::move(*lock);
-  if (Status s = CheckRootKeyBeforeOpen(env_, config_); !s.ok()) return Fail(s.message());
 
 #ifdef STEMEDB_HAVE_FAULT_ENV
   if (const char* spec = std::getenv("STEMEDB_FAILPOINT"); spec != nullptr && *spec != '\0') {
@@ -263,9 +265,10 @@ int App::Impl::Run() {
                            {"seconds", std::to_string(replay)}});
 
   audit_ = std::make_unique<auth::AuditLog>(db_.get());
-  keys_ = std::make_unique<auth::KeyStore>(db_.get());
+  keys_ = std::make_unique<auth::KeyStore>(db_.get(), audit_.get());
   agents_ = std::make_unique<auth::AgentRegistry>(db_.get(), audit_.get());
   meter_ = std::make_unique<auth::UsageMeter>(db_.get(), config_.meter_enabled);
+  keys_->SetUsageMeter(meter_.get());  // key listings show last_used_at
   limiter_ = std::make_unique<auth::RateLimiter>(config_.rate_limit_spec);
   struct Loader {
     const char* what;
@@ -302,6 +305,8 @@ int App::Impl::Run() {
   services.metrics = metrics_.get();
   services.disk = disk_.get();
   services.ready = [this] { return Ready(); };
+  services.serving = [this] { return !shutting_down_.load(); };
+  services.live = [this] { return db_->writable() || db_->failure().IsNoSpace(); };
   services.health_json = [this] { return HealthJson(); };
   services.data_dir = config_.data_dir;
   services.wal_dir = config_.wal_dir;

@@ -288,7 +288,7 @@ void Router::Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn 
 
   if (route->access == Access::kPublic) return (this->*route->fn)(call);
 
-  if (s_.ready && !s_.ready()) {
+  if (s_.serving ? !s_.serving() : (s_.ready && !s_.ready())) {
     return SendError(call, Unavailable("server is not ready (starting, replaying or draining)"));
   }
   if (!Authenticate(call)) return;
@@ -406,7 +406,8 @@ bool Router::AdmitWrite(const std::shared_ptr<Call>& call) {
 }
 
 void Router::Health(const std::shared_ptr<Call>& call) {
-  SendJson(call, 200, s_.health_json ? s_.health_json() : R"({"status":"ok"})");
+  bool live = !s_.live || s_.live();
+  SendJson(call, live ? 200 : 503, s_.health_json ? s_.health_json() : R"({"status":"ok"})");
 }
 
 void Router::Ready(const std::shared_ptr<Call>& call) {

@@ -47,6 +47,17 @@ struct Services {
   // and not shutting down. Disk space is reported separately (writes 507,
   // reads fine): see DiskMonitor::writes_allowed().
   std::function<bool()> ready;
+  // Whether authenticated routes run at all: false while draining. Unlike
+  // `ready` it stays true after a WAL fail-stop, so reads of what was
+  // applied (all of it acknowledged and durable) go on while writes get 503.
+  // Unset = use `ready`.
+  std::function<bool()> serving;
+  // Liveness: false only when a restart is the way back, i.e. the WAL
+  // fail-stopped on an I/O error (fdatasync EIO: PostgreSQL's lesson, the
+  // page cache may have dropped the data; replay after a restart is the only
+  // trustworthy state). A full disk keeps liveness true (etcd #14497: a
+  // restart loop fixes nothing). Unset = always live.
+  std::function<bool()> live;
   // The body of GET /v1/health and /v1/ready: {"status":..., ...}.
   std::function<std::string()> health_json;
   std::string data_dir;

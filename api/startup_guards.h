@@ -4,12 +4,12 @@
 //   1  auth enabled and STEMEDB_UNSAFE_SKIP_SIGNATURES=true     CheckConfig
 //   2  auth disabled on a non-loopback bind                    CheckConfig
 //   3  STEMEDB_ROOT_API_KEY set but malformed                  CheckConfig
-//   6  WAL/DB (or data) directory missing and not creatable,
-//      or not writable                                         PrepareDirectories
-//   5  another process holds $DATA_DIR/LOCK                    LockDataDirectory
 //   4  auth on, key store empty, no root key:                  CheckRootKeyBeforeOpen
 //      loopback -> generate $DATA_DIR/root.key (0600), seed;    + EnsureRootKey
 //      otherwise refuse naming STEMEDB_ROOT_API_KEY
+//   6  WAL/DB (or data) directory missing and not creatable,
+//      or not writable                                         PrepareDirectories
+//   5  another process holds $DATA_DIR/LOCK                    LockDataDirectory
 //   7  sealed WAL segment corrupt: engine::Database::Open returns Corruption
 //
 // The App runs them in the order of the table (pure config checks first, so

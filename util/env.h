@@ -35,6 +35,14 @@ class WritableFile {
   virtual Status Close() = 0;
   // Bytes appended since open (including any existing size when reopened).
   virtual uint64_t Size() const = 0;
+  // Discards everything at and after `size` (buffered or written) and
+  // continues appending there; shrinking a file needs no free space, so this
+  // undoes an Append that failed with ENOSPC or wrote short. REQUIRES:
+  // size <= Size(). Default: IOError (not supported).
+  virtual Status Truncate(uint64_t size) {
+    (void)size;
+    return Status::IOError("truncate is not supported by this file");
+  }
 };
 
 // A file read sequentially from the start (or after Skip()).

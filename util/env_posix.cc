@@ -90,6 +90,19 @@ class PosixWritableFile final : public WritableFile {
 
   uint64_t Size() const override { return size_; }
 
+  Status Truncate(uint64_t size) override {
+    if (fd_ < 0) return Status::IOError(path_ + ": truncate after close");
+    buf_.clear();  // unwritten bytes past `size` or not: all are being discarded
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return PosixError(path_ + ": ftruncate", errno);
+    }
+    if (::lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0) {
+      return PosixError(path_ + ": lseek", errno);
+    }
+    size_ = size;
+    return Status::OK();
+  }
+
  private:
   Status FlushBuffer() {
     if (buf_.empty()) return Status::OK();

@@ -50,6 +50,15 @@ class FaultInjectionEnv::File final : public WritableFile {
   }
   Status Close() override { return file_->Close(); }
   uint64_t Size() const override { return pos_; }
+  Status Truncate(uint64_t size) override {
+    {
+      std::lock_guard<std::mutex> l(env_->mu_);
+      STEMEDB_RETURN_IF_ERROR(env_->CheckActive(path_ + ": truncate"));
+    }
+    STEMEDB_RETURN_IF_ERROR(file_->Truncate(size));
+    pos_ = size;
+    return Status::OK();
+  }
 
  private:
   FaultInjectionEnv* env_;

@@ -55,6 +55,8 @@ Status LogWriter::WritePending() {
   return s;
 }
 
+Status LogWriter::DiscardFailedWrite() { return file_->Truncate(written_); }
+
 Status LogWriter::Sync() { return file_->Sync(); }
 
 Status LogWriter::Close() {

@@ -36,6 +36,11 @@ class LogWriter {
   // Writes the queued bytes (one Append + Flush) and clears the buffer, also
   // on error. The buffer keeps its capacity, so steady state allocates nothing.
   Status WritePending();
+  // After WritePending failed with NoSpace: cuts the file back to the last
+  // complete write (file_size()), removing any part of the failed one, so
+  // the segment stays a clean sequence of records and the log can go on
+  // once space returns. An error here means the segment's tail is unknown.
+  Status DiscardFailedWrite();
   // fdatasync of everything written so far.
   Status Sync();
   // Flushes and closes the file; does not sync.

@@ -37,15 +37,18 @@
 //   the active segment holds >= segment_bytes, so a group never spans segments.
 //
 // FAILURE CONTRACT (fail-stop)
-//   If a write or fdatasync of the active segment fails, the Wal enters the
+//   If a write (other than ENOSPC, below) or fdatasync of the active
+//   segment fails, the Wal enters the
 //   failed state, permanently: the failed group and every queued and future
 //   append complete with a non-OK Status (NoSpace for ENOSPC, Failed
 //   otherwise); no record is ever acknowledged after a failed sync, because
 //   the kernel may have dropped the dirty pages (PostgreSQL "fsyncgate").
 //   healthy() turns false. The only way out is a restart, which re-verifies
-//   what is on disk. ENOSPC while *preallocating* a new segment is not
-//   fatal: the appends of that group fail with NoSpace (they get no LSN) and
-//   later appends retry. A failed fsync of the directory at rotation (the new
+//   what is on disk. ENOSPC is not fatal where nothing can have been lost:
+//   while *preallocating* a new segment, or from the write(2) of a group
+//   (the partly written group is truncated away again), the appends of that
+//   group fail with NoSpace (they get no LSN) and later appends retry, so
+//   writes resume by themselves when space returns. A failed fsync of the directory at rotation (the new
 //   segment's name would not be durable) fail-stops like a failed fdatasync.
 //   Records of the failed group may be on disk after a restart: they were
 //   never acknowledged, so they may be present or absent, never corrupt.

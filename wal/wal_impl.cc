@@ -141,6 +141,17 @@ void WalImpl::ProcessBatch(std::vector<Pending>& batch) {
         batch[k].lsn = lsn++;
       }
       s = writer_->WritePending();
+      if (s.IsNoSpace() && writer_->DiscardFailedWrite().ok()) {
+        // ENOSPC from write(2) (not from fdatasync) loses nothing: the
+        // partial group is cut off again, this group's appenders get
+        // NoSpace (507) and the log continues when space returns. Nothing
+        // was acknowledged, no LSN consumed, no sync attempted.
+        log::Warn("wal write refused: no space left on device",
+                  {{"error", s.ToString()}, {"records", std::to_string(valid)}});
+        ReportGroup(batch, i, j, s);
+        i = j;
+        continue;
+      }
       if (s.ok() && options_.sync_policy == SyncPolicy::kAlways) {
         auto t0 = Clock::now();
         s = writer_->Sync();
@@ -173,19 +184,24 @@ void WalImpl::ProcessBatch(std::vector<Pending>& batch) {
       if (s.ok() && options_.probe) options_.probe->OnGroupCommit(valid, bytes);
     }
     // Callbacks after the sync, in LSN order, with no lock held.
-    for (size_t k = i; k < j; k++) {
-      Pending& p = batch[k];
-      if (p.payload.size() > kMaxRecordPayload) {
-        p.done(Status::InvalidArgument("wal record of " + std::to_string(p.payload.size()) +
-                                       " bytes exceeds the maximum of " +
-                                       std::to_string(kMaxRecordPayload)));
-      } else if (!s.ok()) {
-        p.done(s);
-      } else {
-        p.done(Lsn(p.lsn));
-      }
-    }
+    ReportGroup(batch, i, j, s);
     i = j;
+  }
+}
+
+void WalImpl::ReportGroup(std::vector<Pending>& batch, size_t begin, size_t end,
+                          const Status& s) {
+  for (size_t k = begin; k < end; k++) {
+    Pending& p = batch[k];
+    if (p.payload.size() > kMaxRecordPayload) {
+      p.done(Status::InvalidArgument("wal record of " + std::to_string(p.payload.size()) +
+                                     " bytes exceeds the maximum of " +
+                                     std::to_string(kMaxRecordPayload)));
+    } else if (!s.ok()) {
+      p.done(s);
+    } else {
+      p.done(Lsn(p.lsn));
+    }
   }
 }
 

@@ -67,6 +67,8 @@ class WalImpl final : public Wal {
   void WriterLoop();
   // Writes the whole batch, group by group, and completes every callback.
   void ProcessBatch(std::vector<Pending>& batch);
+  // Calls done() of batch[begin, end) with their LSN, or with `s` if not ok.
+  void ReportGroup(std::vector<Pending>& batch, size_t begin, size_t end, const Status& s);
   // Seals the active segment and starts the next at next_lsn_. A failure to
   // obtain the new file is returned without fail-stopping; a failed sync of
   // the old one or of the directory fail-stops.

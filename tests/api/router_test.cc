@@ -423,8 +423,9 @@ TEST_F(RouterTest, AsOfReadsTheStateAtThatLsn) {
 
   auto values = [&](const std::string& extra) {
     std::vector<int64_t> out;
-    for (const auto& a :
-         Get("/v1/query?subject=t" + extra, reader_a_).Json().at("assertions").as_array()) {
+    // Keep the reply alive: a range-for over a member of a temporary dangles.
+    json::value reply = Get("/v1/query?subject=t" + extra, reader_a_).Json();
+    for (const auto& a : reply.at("assertions").as_array()) {
       out.push_back(a.at("value").as_int64());
     }
     return out;
@@ -484,7 +485,10 @@ TEST_F(RouterTest, IdempotentRetriesRepeatTheFirstReply) {
   EXPECT_EQ(other.Code(), "conflict");
   // Keys are per project: project b may use the same key freely.
   EXPECT_EQ(Post("/v1/assert", writer_b_, body, h).status, 201u);
-  EXPECT_EQ(Post("/v1/assert", writer_a_, body, {{"Idempotency-Key", ""}}).status, 201u);
+  // Present but empty is a client bug, not "no key": refused, not ignored.
+  Reply empty = Post("/v1/assert", writer_a_, body, {{"Idempotency-Key", ""}});
+  EXPECT_EQ(empty.status, 400u);
+  EXPECT_EQ(empty.Code(), "invalid_field");
 }
 
 TEST_F(RouterTest, IdempotencySurvivesRestart) {
@@ -675,14 +679,16 @@ TEST_F(RouterTest, AdminKeyLifecycle) {
 
   Reply audit = Get("/v1/admin/audit?limit=2", root_);
   ASSERT_EQ(audit.status, 200u) << audit.body;
-  const json::array& recs = audit.Json().at("records").as_array();
+  const json::value audit_json = audit.Json();
+  const json::array& recs = audit_json.at("records").as_array();
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_GT(recs[0].at("seq").as_int64(), recs[1].at("seq").as_int64());
   EXPECT_EQ(audit.body.find(key), std::string::npos);
   int64_t next = audit.Json().at("next_before").as_int64();
   Reply older = Get("/v1/admin/audit?before=" + std::to_string(next), root_);
   ASSERT_EQ(older.status, 200u);
-  for (const auto& r : older.Json().at("records").as_array()) {
+  json::value older_json = older.Json();
+  for (const auto& r : older_json.at("records").as_array()) {
     EXPECT_LT(r.at("seq").as_int64(), next);
   }
 }

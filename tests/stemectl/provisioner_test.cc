@@ -32,7 +32,7 @@ TEST(ProjectsFile, SkipsBlankLinesAndComments) {
 TEST(ProjectsFile, ReportsEveryBadLineWithItsNumber) {
   auto projects = ParseProjectsFile("alpha\nBad Name\nbeta\nalpha\n");
   ASSERT_FALSE(projects);
-  const std::string& message = projects.error().message();
+  const std::string message = projects.error().message();
   EXPECT_NE(message.find("line 2"), std::string::npos) << message;
   EXPECT_NE(message.find("line 4: duplicate project 'alpha'"), std::string::npos) << message;
   EXPECT_EQ(message.find("line 3"), std::string::npos) << message;

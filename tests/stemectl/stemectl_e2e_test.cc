@@ -140,7 +140,7 @@ void ExpectKeysIsolated(ServerProcess& server, const std::map<std::string, std::
   auto http = server.Client();
   std::vector<std::pair<std::string, std::string>> ids;  // project -> assertion id
   for (const auto& [project, key] : keys) {
-    auto r = PostAssertion(*http, key, Assertion("s-" + project, "owner", project, "agent"));
+    auto r = PostAssertion(*http, key, Assertion("s-" + project, "owner", json::string(project), "agent"));
     ASSERT_TRUE(r && r->status == 201) << project << ": " << Describe(r);
     ids.emplace_back(project, std::string(ParseJson(r->body).as_object().at("id").as_string()));
   }
@@ -326,7 +326,7 @@ TEST_F(StemectlTest, WalVerifyFindsTheFirstBadRecord) {
   ASSERT_TRUE(key);
   for (int i = 0; i < 400; ++i) {
     auto r = PostAssertion(*http, key->key,
-                           Assertion("s" + std::to_string(i), "p", std::string(300, 'v'), "a"));
+                           Assertion("s" + std::to_string(i), "p", json::string(std::string(300, 'v')), "a"));
     ASSERT_TRUE(r && r->status == 201) << Describe(r);
   }
   server_.Stop();

@@ -98,8 +98,9 @@ TEST(WalFaultTest, FdatasyncEioFailStops) {
   EXPECT_TRUE(wal->healthy());
 }
 
-TEST(WalFaultTest, EnospcOnWriteIsNoSpaceAndFailStops) {
+TEST(WalFaultTest, EnospcOnWriteIsNoSpaceAndRecoversWhenSpaceReturns) {
   for (bool short_write : {false, true}) {
+    SCOPED_TRACE(short_write ? "short write" : "nothing written");
     TempDir tmp;
     FaultInjectionEnv env;
     auto wal = std::move(*Wal::Open(Options(tmp.path(), &env), nullptr));
@@ -113,16 +114,42 @@ TEST(WalFaultTest, EnospcOnWriteIsNoSpaceAndFailStops) {
       ASSERT_FALSE(results[i]);
       EXPECT_TRUE(results[i].error().IsNoSpace()) << results[i].error().ToString();
     }
-    EXPECT_FALSE(wal->healthy());
-    EXPECT_TRUE(wal->failure().IsNoSpace());
-    wal->Close().IgnoreError("fail-stopped; its status is checked above");
+    // Not fail-stopped: a refused write(2) left nothing behind (the partial
+    // bytes of a short write were cut off again) and consumed no LSN.
+    EXPECT_TRUE(wal->healthy());
+    env.FailAppendAfterBytes(UINT64_MAX, false);  // space returns
+    auto later = wal->Append("fits now");
+    ASSERT_TRUE(later) << later.error().ToString();
+    EXPECT_EQ(Lsn(5), *later);
+    ASSERT_TRUE(wal->Close().ok());
     env.Reset();
     RecoveryReport report;
     wal = std::move(*Wal::Open(Options(tmp.path(), &env), &report));
-    EXPECT_EQ(short_write, report.truncated_tail);  // the torn short write is cut
-    EXPECT_EQ(4u, ReplayAll(wal.get()).size());
-    EXPECT_EQ(Lsn(5), wal->Append("fits now").value());
+    EXPECT_FALSE(report.truncated_tail);  // the segment is clean: no torn tail
+    auto replayed = ReplayAll(wal.get());
+    ASSERT_EQ(5u, replayed.size());
+    EXPECT_EQ("fits now", replayed[5]);
   }
+}
+
+TEST(WalFaultTest, EnospcThenPowerLossKeepsEveryAcknowledgedRecord) {
+  TempDir tmp;
+  FaultInjectionEnv env;
+  auto wal = std::move(*Wal::Open(Options(tmp.path(), &env), nullptr));
+  env.FailAppendAfterBytes(700, true);
+  std::map<uint64_t, std::string> acked;
+  for (int i = 0; i < 10; i++) {
+    std::string p(100, static_cast<char>('a' + i));
+    auto r = wal->Append(p);
+    if (r) acked.emplace(r->value(), p);
+  }
+  env.Crash();
+  ASSERT_TRUE(env.DropUnsyncedData(/*torn=*/true).ok());
+  wal->Close().IgnoreError("the file system is gone");
+  wal.reset();
+  env.Reset();
+  wal = std::move(*Wal::Open(Options(tmp.path(), &env), nullptr));
+  EXPECT_EQ(acked, ReplayAll(wal.get()));
 }
 
 TEST(WalFaultTest, EnospcWhilePreallocatingIsNotFatal) {
