@@ -17,7 +17,7 @@ packages=(
   rclone curl ca-certificates
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(etcd-server redis-server fio wrk gnuplot-nox)
+  packages+=(etcd-server redis-server fio wrk gnuplot-nox python3)
 fi
 
 missing=()

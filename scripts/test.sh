@@ -5,6 +5,6 @@
 #   scripts/test.sh -R wal                      -> extra args go to ctest
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --bench   # the peers too: ctest runs bench/compare --quick
 scripts/build.sh build
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 "$@"
