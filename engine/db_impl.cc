@@ -107,6 +107,7 @@ Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options,
   auto db = std::make_unique<DbImpl>(options);
   STEMEDB_RETURN_IF_ERROR(db->OpenRocks());
   STEMEDB_RETURN_IF_ERROR(db->Recover(progress));
+  db->StartApplier();
   db->StartMaintenance();
   return std::unique_ptr<Database>(std::move(db));
 }
@@ -343,6 +344,7 @@ Status DbImpl::Close() {
     std::lock_guard<std::mutex> lock(owner_mu_);
     result = wal_->Close();
   }
+  StopApplier();  // applies what the WAL made durable before it closed
   if (db_ != nullptr) {
     Result<Lsn> flushed = FlushAndPurge();
     if (!flushed && result.ok()) result = flushed.error();
@@ -359,6 +361,7 @@ void DbImpl::TEST_CrashClose() {
   StopMaintenance();
   std::lock_guard<std::mutex> lock(owner_mu_);
   if (wal_ != nullptr) wal_->Close().IgnoreError("simulated crash");
+  StopApplier();
   closed_.store(true);
   CloseRocks();
 }

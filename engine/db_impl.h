@@ -5,9 +5,12 @@
 // beliefs, system tables). The byte layouts are in keys.h, log_entry.h and
 // stored_record.h, documented in engine/FORMAT.md.
 //
-// Threads: the WAL writer thread is the only one that applies (and so the
-// only writer of RocksDB data and of last_recorded_at_us_); the maintenance
-// thread flushes and purges; readers run on any thread against snapshots.
+// Threads: the WAL writer thread writes and syncs groups and hands each
+// durable record to the apply thread (in LSN order), which is the only one
+// that applies (and so the only writer of RocksDB data and of
+// last_recorded_at_us_) and completes the callback: the next group's write
+// and fdatasync overlap the previous group's apply. The maintenance thread
+// flushes and purges; readers run on any thread against snapshots.
 #pragma once
 
 #include <rocksdb/cache.h>
@@ -16,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -56,6 +60,7 @@ class DbImpl final : public Database {
   Status OpenRocks();
   Status Recover(ReplayProgress* progress);
   void StartMaintenance();
+  void StartApplier();
 
   void SubmitAsync(LogEntry entry, CommitCallback done) override;
   Result<CommitInfo> Submit(LogEntry entry) override;
@@ -111,6 +116,10 @@ class DbImpl final : public Database {
 
   void MaintenanceLoop();
   void StopMaintenance();
+  void ApplierLoop();
+  // Applies everything queued, then stops the apply thread. REQUIRES: the
+  // WAL is closed (no more records can be queued).
+  void StopApplier();
   void SetFailure(const Status& s);
   void CloseRocks();
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return cf_[static_cast<size_t>(c)]; }
@@ -144,6 +153,19 @@ class DbImpl final : public Database {
   std::condition_variable maint_cv_;
   bool maint_stop_ = false;
   std::thread maint_thread_;
+
+  // Durable records waiting to be applied, in LSN order.
+  struct PendingApply {
+    Lsn lsn;
+    std::shared_ptr<WalEntry> entry;
+    size_t payload_bytes = 0;
+    CommitCallback done;
+  };
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::deque<PendingApply> apply_queue_;
+  bool apply_stop_ = false;
+  std::thread apply_thread_;
 };
 
 }  // namespace stemedb::engine

@@ -4,6 +4,7 @@
 //
 // Global options may appear before or after the command. The admin key comes
 // only from $STEMEDB_ADMIN_KEY, never from a flag (shell history, `ps`).
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -39,6 +40,10 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   using namespace stemedb::ctl;
+  // A --exec hook that exits without reading the key from its stdin must
+  // fail that project (EPIPE, then its exit status), not kill stemectl
+  // half-way through a provisioning run.
+  std::signal(SIGPIPE, SIG_IGN);
   GlobalOptions options;
   options.url = DefaultUrl();
   std::vector<std::string> args;

@@ -59,20 +59,18 @@ TEST_F(DatabaseTest, BatchSharesOneLsn) {
   }
 }
 
-TEST_F(DatabaseTest, BatchWithCollidingIdWritesNothing) {
+// Ids are 128-bit random (api/), so the store does not look up each id
+// before writing it; a duplicate inside one batch is still refused whole.
+TEST_F(DatabaseTest, BatchWithDuplicateIdWritesNothing) {
   MustSubmit(db_.get(), Batch("p", {A("x1", "s", "p", "g", "1")}));
   Result<CommitInfo> r =
-      db_->Submit(Batch("p", {A("x2", "s", "p", "g", "1"), A("x1", "s", "p", "g", "2")}));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code(), Status::Code::kConflict);
-  EXPECT_TRUE(db_->GetAssertion("p", "x2").error().IsNotFound());
-  // The rejected entry consumed its LSN as a no-op.
-  EXPECT_EQ(db_->applied_lsn(), Lsn(2));
-  r = db_->Submit(Batch("p", {A("d", "s", "p", "g", "1"), A("d", "s", "p", "g", "2")}));
+      db_->Submit(Batch("p", {A("d", "s", "p", "g", "1"), A("d", "s", "p", "g", "2")}));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Status::Code::kConflict);
   EXPECT_TRUE(db_->GetAssertion("p", "d").error().IsNotFound());
-  EXPECT_EQ(MustSubmit(db_.get(), Batch("p", {A("y", "s", "p", "g", "1")})).lsn, Lsn(4));
+  // The rejected entry consumed its LSN as a no-op.
+  EXPECT_EQ(db_->applied_lsn(), Lsn(2));
+  EXPECT_EQ(MustSubmit(db_.get(), Batch("p", {A("y", "s", "p", "g", "1")})).lsn, Lsn(3));
 }
 
 TEST_F(DatabaseTest, RetractIsVisibleAsOf) {
