@@ -21,6 +21,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librocksdb7.8 \
       libboost-json1.81.0 \
+      libboost-container1.81.0 \
       libboost-program-options1.81.0 \
       libsodium23 \
       libprometheus-cpp-core1.0 \

@@ -246,6 +246,8 @@ closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflic
 # debian:12-slim's essential set (dpkg, coreutils, libc6, ...) is always there.
 essential=$(dpkg-query -W -f='${Package} ${Essential}\n' | awk '$2 == "yes" {print $1}')
 for lib in $(ldd "$tmp/bin/stemedb" "$tmp/bin/stemectl" | awk '/=> \//{print $3}' | sort -u); do
+  # A sanitizer build (scripts/sanitize.sh) links its runtimes; the image never is one.
+  [[ $(basename "$lib") =~ ^lib(asan|ubsan|tsan)\.so ]] && continue
   owner=
   real=$(readlink -f "$lib")
   # merged /usr: dpkg knows a file under the path its package ships it at
