@@ -35,7 +35,7 @@ struct StreamingReply {
 };
 
 // Called exactly once per request, from any thread (writes complete on the
-// WAL writer thread; the transport posts back to the connection's executor).
+// engine's apply thread; the transport posts back to the connection's executor).
 using ReplyFn = std::function<void(Response)>;
 using StreamFn = std::function<void(StreamingReply)>;
 

@@ -5,7 +5,8 @@
 //   SubmitAsync(entry) encodes the entry (engine/log_entry.h) and appends it
 //   to the WAL. When the WAL reports the record durable (group commit), the
 //   entry is applied to RocksDB (one WriteBatch, RocksDB WAL disabled) together
-//   with the applied LSN, in LSN order, on the WAL writer thread; only then is
+//   with the applied LSN, in LSN order, on the engine's apply thread (so the
+//   WAL writer already writes and syncs the next group); only then is
 //   `done` called. So an acknowledged write is durable and already visible to
 //   every later read.
 //
@@ -21,8 +22,9 @@
 // bounded by the LSN they read as of.
 //
 // THREAD-SAFETY: every public method may be called from any thread once Open
-// returned, except Close (once, by the owner). `done` callbacks run on the WAL
-// writer thread and must not block; post the reply to the caller's executor.
+// returned, except Close (once, by the owner). `done` callbacks run on the
+// apply thread (or the WAL writer thread for a WAL error) and must not block
+// nor submit and wait; post the reply to the caller's executor.
 #pragma once
 
 #include <atomic>

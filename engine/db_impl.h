@@ -134,7 +134,7 @@ class DbImpl final : public Database {
   std::atomic<uint64_t> applied_lsn_{0};
   std::atomic<uint64_t> flushed_lsn_{0};
   std::atomic<uint64_t> unflushed_bytes_{0};
-  int64_t last_recorded_at_us_ = 0;  // writer thread only (and Recover before it)
+  int64_t last_recorded_at_us_ = 0;  // apply thread only (and Recover before it)
   double replay_seconds_ = 0;
 
   std::atomic<bool> closing_{false};

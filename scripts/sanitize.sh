@@ -17,6 +17,6 @@ scripts/install-deps.sh
 STEMEDB_SANITIZE=$kind scripts/build.sh "$dir" -DSTEMEDB_BUILD_BENCH=OFF
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
 export STEMEDB_CRASH_ROUNDS=${STEMEDB_CRASH_ROUNDS:-5}
 ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 1800 "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command: install dependencies, build, and run every test (unit, e2e,
 # crash rounds, fuzz smoke). Exits non-zero on any failure.
-#   STEMEDB_CRASH_ROUNDS=200 scripts/test.sh   -> the long crash soak
+#   (the 200-round crash soak runs the test binary directly: docs/testing.md)
 #   scripts/test.sh -R wal                      -> extra args go to ctest
 set -euo pipefail
 cd "$(dirname "$0")/.."

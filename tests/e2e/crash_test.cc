@@ -1,7 +1,7 @@
 // Crash safety against the real binary (issue 2/9): concurrent writers over
 // HTTP, kill -9 at a random moment, restart, and every acknowledged write is
 // there with identical content. Rounds: STEMEDB_CRASH_ROUNDS (default 20; the
-// soak is STEMEDB_CRASH_ROUNDS=200 ctest -R crash, see docs/testing.md).
+// soak is STEMEDB_CRASH_ROUNDS=200 on this binary, see docs/testing.md).
 #include <gtest/gtest.h>
 
 #include <atomic>
