@@ -198,3 +198,28 @@ TEST(JsonValidationTest, ErrorJsonNeverEchoesAKey) {
 
 }  // namespace
 }  // namespace stemedb::api
+
+namespace stemedb::api {
+namespace {
+
+// Boost.JSON 1.81's own parse reads both of these one ULP off (found by the
+// json_request fuzzer); ParseJsonObject must read them exactly, or a stored
+// value differs from what was sent and signatures over it do not verify.
+TEST(JsonValidationTest, NumbersAreReadCorrectlyRounded) {
+  struct Case {
+    const char* text;
+    const char* canonical;
+  };
+  for (Case c : {Case{"9.999999999922999e+92", "9.999999999922999e+92"},
+                 Case{"999999999992299999999999999999999999999999999999999999999999999999999999"
+                      "999999999999999999999.5",
+                      "9.999999999923e+92"},
+                 Case{"0.1", "0.1"}, Case{"-2.5e-300", "-2.5e-300"}}) {
+    auto obj = ParseJsonObject(std::string("{\"v\":") + c.text + "}");
+    ASSERT_TRUE(obj) << c.text;
+    EXPECT_EQ(CanonicalJson(obj->at("v")), c.canonical) << c.text;
+  }
+}
+
+}  // namespace
+}  // namespace stemedb::api
