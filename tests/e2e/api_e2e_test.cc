@@ -15,11 +15,6 @@ namespace {
 
 using client::HttpResponse;
 
-std::string Str(const json::value& v, const char* field) {
-  const json::value* f = v.is_object() ? v.as_object().if_contains(field) : nullptr;
-  return f != nullptr && f->is_string() ? std::string(f->as_string()) : "";
-}
-
 size_t Count(const HttpResponse& r, const char* array_field = "assertions") {
   json::value v = ParseJson(r.body);
   if (!v.is_object() || !v.as_object().contains(array_field)) return static_cast<size_t>(-1);

@@ -30,6 +30,11 @@ json::value ParseJson(const std::string& body) {
   return v;
 }
 
+std::string Str(const json::value& v, const char* field) {
+  const json::value* f = v.is_object() ? v.as_object().if_contains(field) : nullptr;
+  return f != nullptr && f->is_string() ? std::string(f->as_string()) : "";
+}
+
 std::string ErrorCode(const client::HttpResponse& r) {
   json::value v = ParseJson(r.body);
   if (!v.is_object()) return "";

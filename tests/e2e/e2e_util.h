@@ -26,6 +26,8 @@ Headers Auth(const std::string& key, Headers extra = {});
 
 // Parses a reply body; a null value if it is not JSON.
 json::value ParseJson(const std::string& body);
+// The string field `field` of a JSON object, "" if absent or not a string.
+std::string Str(const json::value& v, const char* field);
 // The SPEC §4 error code of a reply ({"error":{"code":...}}), "" if absent.
 std::string ErrorCode(const client::HttpResponse& r);
 // "status 404 body {...}" for assertion messages.

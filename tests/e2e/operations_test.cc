@@ -25,11 +25,6 @@ namespace {
 
 using client::HttpResponse;
 
-std::string Str(const json::value& v, const char* field) {
-  const json::value* f = v.is_object() ? v.as_object().if_contains(field) : nullptr;
-  return f != nullptr && f->is_string() ? std::string(f->as_string()) : "";
-}
-
 int64_t Int(const json::value& v, const char* field) {
   const json::value* f = v.is_object() ? v.as_object().if_contains(field) : nullptr;
   if (f == nullptr) return -1;
@@ -327,10 +322,9 @@ uint64_t FreeBytes(const std::string& path) {
 TEST_F(OperationsTest, LowDiskRefusesWritesKeepsReadsAndRecoversByItself) {
   // The floor sits 128 MiB below what is free now; a 512 MiB file pushes the
   // volume under it, deleting the file lifts it again. No restart, no alarm.
-  ServerProcess probe;  // only to learn which filesystem the temp root is on
-  uint64_t free_now = FreeBytes(probe.root());
+  uint64_t free_now = FreeBytes(server_.root());  // the temp root exists before Start()
   constexpr uint64_t kMiB = 1 << 20;
-  if (free_now < 1024 * kMiB) GTEST_SKIP() << "needs 1 GiB free on " << probe.root();
+  if (free_now < 1024 * kMiB) GTEST_SKIP() << "needs 1 GiB free on " << server_.root();
   server_.SetEnv("STEMEDB_MIN_FREE_BYTES", std::to_string(free_now - 128 * kMiB));
   ASSERT_TRUE(server_.Start().ok()) << server_.Stderr();
   http_ = server_.Client();
