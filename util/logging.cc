@@ -77,11 +77,23 @@ void Write(Level level, std::string_view msg, std::initializer_list<Field> field
   if (g_format.load() == static_cast<int>(Format::kJson)) {
     line += "{\"ts\":\"" + Timestamp() + "\",\"level\":\"" + LevelName(level, true) +
             "\",\"msg\":" + JsonQuote(msg);
-    for (const auto& [k, v] : fields) line += "," + JsonQuote(k) + ":" + JsonQuote(v);
+    // Appended piece by piece: cheaper, and GCC 12 at -O3 raises a false
+    // -Wrestrict (GCC bug 105329) on `"," + std::string`.
+    for (const auto& [k, v] : fields) {
+      line += ',';
+      line += JsonQuote(k);
+      line += ':';
+      line += JsonQuote(v);
+    }
     line += "}\n";
   } else {
     line += Timestamp() + " " + LevelName(level, false) + " " + std::string(msg);
-    for (const auto& [k, v] : fields) line += " " + std::string(k) + "=" + TextValue(v);
+    for (const auto& [k, v] : fields) {
+      line += ' ';
+      line += k;
+      line += '=';
+      line += TextValue(v);
+    }
     line += "\n";
   }
   // One write(2) per line keeps lines from interleaving across threads.
