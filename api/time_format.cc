@@ -66,7 +66,7 @@ constexpr int64_t kMaxSeconds = 253402300799;  // 9999-12-31T23:59:59Z
 
 std::optional<int64_t> ParseRfc3339(std::string_view text) {
   size_t pos = 0;
-  int year, month, day, hour, minute, second;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!Digits(text, &pos, 4, &year) || !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &month) ||
       !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &day)) {
     return std::nullopt;
