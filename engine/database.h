@@ -78,6 +78,9 @@ struct DatabaseStats {
   uint64_t memtable_bytes = 0;
   wal::WalStats wal;
   double replay_seconds = 0;
+  // RocksDB writes that applied WAL entries (live and replay): entries
+  // applied / apply_writes is the average apply group (db_impl.h).
+  uint64_t apply_writes = 0;
 };
 
 class Database {

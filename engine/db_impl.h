@@ -24,6 +24,8 @@
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+#include <unordered_set>
+#include <vector>
 
 #include "engine/database.h"
 #include "engine/keys.h"
@@ -94,8 +96,29 @@ class DbImpl final : public Database {
   void TEST_CrashClose();
 
  private:
-  // One applied entry's outcome: the reply, and whether it wrote data.
-  Result<CommitInfo> Apply(Lsn lsn, const WalEntry& e, size_t payload_bytes);
+  // Durable entries applied as one RocksDB write: one memtable write and one
+  // pair of `meta` keys per group instead of per entry. The apply thread
+  // groups what the WAL writer handed over since its last pass; replay groups
+  // consecutive records. A group never exceeds kMaxApplyGroupBytes.
+  struct ApplyGroup {
+    rocksdb::WriteBatch batch;
+    Lsn last_lsn;  // of the last staged entry; Lsn() while empty
+    int64_t last_recorded_at_us = 0;
+    uint64_t payload_bytes = 0;
+    std::unordered_set<std::string> tokens;  // idempotency keys staged
+  };
+  static constexpr size_t kMaxApplyGroupBytes = 4 << 20;
+  // True if applying `e` reads state that entries staged in `g` may change
+  // (a retraction reads its target; a token may already be staged): `g` must
+  // be committed first, so every read sees all earlier LSNs.
+  bool NeedsCommitBefore(const WalEntry& e, const ApplyGroup& g) const;
+  // Stages one entry (its LSN is consumed either way): returns the reply or
+  // the deterministic rejection (NotFound/Conflict: only the time index is
+  // staged). Any other error is a failure of the store (SetFailure).
+  Result<CommitInfo> Stage(Lsn lsn, const WalEntry& e, size_t payload_bytes, ApplyGroup* g);
+  // Writes the staged entries and meta (applied LSN = g's last), publishes
+  // the applied LSN and empties g. OK for an empty group.
+  Status CommitGroup(ApplyGroup* g);
   // Adds the kind-specific writes to *batch; returns the reply or the
   // deterministic apply-time error (then *batch holds nothing of it).
   Result<CommitInfo> ApplyAssertBatch(Lsn lsn, int64_t recorded, const AssertBatchEntry& e,
@@ -134,6 +157,7 @@ class DbImpl final : public Database {
   std::atomic<uint64_t> applied_lsn_{0};
   std::atomic<uint64_t> flushed_lsn_{0};
   std::atomic<uint64_t> unflushed_bytes_{0};
+  std::atomic<uint64_t> apply_writes_{0};
   int64_t last_recorded_at_us_ = 0;  // apply thread only (and Recover before it)
   double replay_seconds_ = 0;
 

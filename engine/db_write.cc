@@ -1,6 +1,8 @@
-// The write path: encode, append to the WAL, apply in the WAL callback.
+// The write path: encode, append to the WAL, apply durable records in groups
+// on the apply thread.
 #include <rocksdb/write_batch.h>
 
+#include <cassert>
 #include <chrono>
 #include <future>
 #include <unordered_set>
@@ -59,13 +61,32 @@ void DbImpl::StartApplier() {
 
 void DbImpl::ApplierLoop() {
   std::deque<PendingApply> work;
+  std::vector<Result<CommitInfo>> results;
+  ApplyGroup group;
   std::unique_lock<std::mutex> lock(apply_mu_);
   for (;;) {
     apply_cv_.wait(lock, [this] { return apply_stop_ || !apply_queue_.empty(); });
     if (apply_queue_.empty()) break;  // stop requested and nothing left
     work.swap(apply_queue_);
     lock.unlock();
-    for (PendingApply& p : work) p.done(Apply(p.lsn, *p.entry, p.payload_bytes));
+    results.clear();
+    results.reserve(work.size());
+    size_t replied = 0;  // work[0, replied) have had their callback
+    // A failed write fails every entry of the group: their records are in
+    // the WAL, so a restart applies them, but none is acknowledged as applied.
+    auto commit_and_reply = [&](size_t end) {
+      const Status s = CommitGroup(&group);
+      for (; replied < end; ++replied) {
+        work[replied].done(s.ok() ? std::move(results[replied]) : Result<CommitInfo>(s));
+      }
+    };
+    for (size_t i = 0; i < work.size(); ++i) {
+      const PendingApply& p = work[i];
+      if (NeedsCommitBefore(*p.entry, group)) commit_and_reply(i);
+      results.push_back(Stage(p.lsn, *p.entry, p.payload_bytes, &group));
+      if (group.batch.GetDataSize() >= kMaxApplyGroupBytes) commit_and_reply(i + 1);
+    }
+    commit_and_reply(work.size());
     work.clear();
     lock.lock();
   }
@@ -215,25 +236,35 @@ Result<CommitInfo> DbImpl::ApplyRetract(Lsn lsn, int64_t recorded, const Retract
   return info;
 }
 
-Result<CommitInfo> DbImpl::Apply(Lsn lsn, const WalEntry& e, size_t payload_bytes) {
+bool DbImpl::NeedsCommitBefore(const WalEntry& e, const ApplyGroup& g) const {
+  if (g.last_lsn == Lsn()) return false;
+  if (std::holds_alternative<RetractEntry>(e.entry)) return true;
+  const auto* b = std::get_if<AssertBatchEntry>(&e.entry);
+  return b != nullptr && b->idempotency &&
+         g.tokens.count(IdempotencyKey(b->project, b->idempotency->key)) != 0;
+}
+
+Result<CommitInfo> DbImpl::Stage(Lsn lsn, const WalEntry& e, size_t payload_bytes, ApplyGroup* g) {
   if (failed_.load()) return failure();
   // Clamped so recorded_at never goes backwards along the LSN order (clocks
   // step; submitters race): time_index stays sorted and LsnAtTime is a seek.
   // The clamp state is persisted in `meta`, so replay computes the same value.
   const int64_t recorded = std::max<int64_t>({e.recorded_at_us, last_recorded_at_us_, 0});
-  rocksdb::WriteBatch batch;
+  [[maybe_unused]] const uint32_t staged_before = g->batch.Count();
   Result<CommitInfo> result = CommitInfo{};
   if (const auto* b = std::get_if<AssertBatchEntry>(&e.entry)) {
-    result = ApplyAssertBatch(lsn, recorded, *b, &batch);
+    result = ApplyAssertBatch(lsn, recorded, *b, &g->batch);
+    if (result && b->idempotency) g->tokens.insert(IdempotencyKey(b->project, b->idempotency->key));
   } else if (const auto* r = std::get_if<RetractEntry>(&e.entry)) {
-    result = ApplyRetract(lsn, recorded, *r, &batch);
+    result = ApplyRetract(lsn, recorded, *r, &g->batch);
+    if (result && r->idempotency) g->tokens.insert(IdempotencyKey(r->project, r->idempotency->key));
   } else {
     for (const SystemWrite& w : std::get<SystemEntry>(e.entry).writes) {
       const std::string key = SystemKey(w.table, w.key);
       if (w.value) {
-        batch.Put(cf(Cf::kSystem), key, *w.value).PermitUncheckedError();
+        g->batch.Put(cf(Cf::kSystem), key, *w.value).PermitUncheckedError();
       } else {
-        batch.Delete(cf(Cf::kSystem), key).PermitUncheckedError();
+        g->batch.Delete(cf(Cf::kSystem), key).PermitUncheckedError();
       }
     }
     result = CommitInfo{lsn, recorded, {}, false};
@@ -244,29 +275,48 @@ Result<CommitInfo> DbImpl::Apply(Lsn lsn, const WalEntry& e, size_t payload_byte
       SetFailure(result.error());
       return result;
     }
-    // A rejected entry still consumes its LSN: record it as applied (a no-op)
+    // A rejected entry still consumes its LSN (a no-op in the time index),
     // so replay does not need to re-decide it and applied_lsn stays dense.
-    batch.Clear();
+    assert(g->batch.Count() == staged_before);
   }
-  batch.Put(cf(Cf::kTimeIndex), TimeKey(recorded, lsn), rocksdb::Slice()).PermitUncheckedError();
-  batch.Put(cf(Cf::kMeta), kMetaAppliedLsn, Fixed64(lsn.value())).PermitUncheckedError();
-  batch.Put(cf(Cf::kMeta), kMetaLastRecordedAt, Fixed64(static_cast<uint64_t>(recorded)))
-      .PermitUncheckedError();
-  rocksdb::WriteOptions wo;
-  wo.disableWAL = true;
-  rocksdb::Status s = db_->Write(wo, &batch);
-  if (!s.ok()) {
-    Status st = FromRocks(s, "apply LSN " + std::to_string(lsn.value()));
-    SetFailure(st);
-    return st;
-  }
+  g->batch.Put(cf(Cf::kTimeIndex), TimeKey(recorded, lsn), rocksdb::Slice()).PermitUncheckedError();
   last_recorded_at_us_ = recorded;
-  applied_lsn_.store(lsn.value(), std::memory_order_release);
+  g->last_lsn = lsn;
+  g->last_recorded_at_us = recorded;
+  g->payload_bytes += payload_bytes;
+  return result;
+}
+
+Status DbImpl::CommitGroup(ApplyGroup* g) {
+  if (g->last_lsn == Lsn()) return Status::OK();
+  const Lsn last = g->last_lsn;
+  const uint64_t payload_bytes = g->payload_bytes;
+  Status st = Status::OK();
+  if (failed_.load()) {
+    st = failure();
+  } else {
+    g->batch.Put(cf(Cf::kMeta), kMetaAppliedLsn, Fixed64(last.value())).PermitUncheckedError();
+    g->batch
+        .Put(cf(Cf::kMeta), kMetaLastRecordedAt,
+             Fixed64(static_cast<uint64_t>(g->last_recorded_at_us)))
+        .PermitUncheckedError();
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    st = FromRocks(db_->Write(wo, &g->batch), "apply up to LSN " + std::to_string(last.value()));
+    if (!st.ok()) SetFailure(st);
+  }
+  g->batch.Clear();
+  g->tokens.clear();
+  g->last_lsn = Lsn();
+  g->payload_bytes = 0;
+  if (!st.ok()) return st;
+  applied_lsn_.store(last.value(), std::memory_order_release);
+  apply_writes_.fetch_add(1, std::memory_order_relaxed);
   if (unflushed_bytes_.fetch_add(payload_bytes) + payload_bytes >=
       options_.max_unflushed_wal_bytes) {
     maint_cv_.notify_one();
   }
-  return result;
+  return Status::OK();
 }
 
 }  // namespace stemedb::engine

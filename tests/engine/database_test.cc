@@ -1,4 +1,5 @@
 #include <boost/json/parse.hpp>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -235,6 +236,108 @@ TEST_F(DatabaseTest, ConcurrentSubmitsGetDistinctLsns) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(db_->applied_lsn(), Lsn(kThreads * kPerThread));
   EXPECT_TRUE(db_->GetAssertion("p", "c7_49"));
+}
+
+// Entries submitted without waiting are applied in groups (one RocksDB write
+// per group). Each must still see every earlier LSN: a retraction of an
+// assertion in the same group, a second retraction of it, a token reused in
+// the same group. Replay (which groups too) must reach the same state.
+TEST(GroupedApplyTest, BackToBackEntriesSeeEachOtherLiveAndOnReplay) {
+  TempDir dir;
+  const DatabaseOptions options = TestOptions(dir.path());
+  std::unique_ptr<Database> db = OpenOrDie(options);
+  constexpr int kRounds = 200;
+  struct Expected {
+    Status::Code code;
+    int same_lsn_as = -1;  // index of the entry whose LSN a dedup repeats
+  };
+  std::vector<LogEntry> entries;
+  std::vector<Expected> expected;
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string n = std::to_string(i);
+    const IdempotencyToken t{"k" + n, "h" + n};
+    const int base = static_cast<int>(entries.size());
+    entries.push_back(Batch("p", {A("a" + n, "s" + n, "c", "g", n)}));
+    expected.push_back({Status::Code::kOk});
+    entries.push_back(Retract("p", "r" + n, "a" + n));
+    expected.push_back({Status::Code::kOk});
+    entries.push_back(Retract("p", "rr" + n, "a" + n));
+    expected.push_back({Status::Code::kConflict});
+    entries.push_back(Batch("p", {A("b" + n, "s" + n, "c", "g", n)}, t));
+    expected.push_back({Status::Code::kOk});
+    entries.push_back(Batch("p", {A("c" + n, "s" + n, "c", "g", n)}, t));
+    expected.push_back({Status::Code::kOk, base + 3});
+    entries.push_back(Batch("p", {A("d" + n, "s" + n, "c", "g", n)}, IdempotencyToken{t.key, "x"}));
+    expected.push_back({Status::Code::kConflict});
+    entries.push_back(Retract("p", "m" + n, "missing" + n));
+    expected.push_back({Status::Code::kNotFound});
+    entries.push_back(Retract("p", "r" + n, "b" + n));  // retraction id already used
+    expected.push_back({Status::Code::kConflict});
+    // A retraction's token, reused by the next (assertion) entry: a replay
+    // of the retraction, not a new write.
+    const IdempotencyToken rt{"rk" + n, "rh" + n};
+    entries.push_back(Retract("p", "t" + n, "b" + n, rt));
+    expected.push_back({Status::Code::kOk});
+    entries.push_back(
+        Batch("p", {A("f" + n, "s" + n, "c", "g", n)}, IdempotencyToken{rt.key, "y"}));
+    expected.push_back({Status::Code::kConflict});
+    for (int j = 0; j < 4; ++j) {  // plain writes: these share groups
+      entries.push_back(Batch("q", {A("e" + n + "_" + std::to_string(j), "s", "c", "g", n)}));
+      expected.push_back({Status::Code::kOk});
+    }
+  }
+  std::vector<std::promise<Result<CommitInfo>>> replies(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    db->SubmitAsync(std::move(entries[i]),
+                    [&replies, i](Result<CommitInfo> r) { replies[i].set_value(std::move(r)); });
+  }
+  std::vector<Lsn> lsns;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    Result<CommitInfo> r = replies[i].get_future().get();
+    SCOPED_TRACE("entry " + std::to_string(i));
+    if (expected[i].code != Status::Code::kOk) {
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().code(), expected[i].code) << r.error().ToString();
+      lsns.push_back(Lsn());
+      continue;
+    }
+    ASSERT_TRUE(r) << r.error().ToString();
+    lsns.push_back(r->lsn);
+    if (expected[i].same_lsn_as >= 0) {
+      EXPECT_TRUE(r->deduplicated);
+      EXPECT_EQ(r->lsn, lsns[static_cast<size_t>(expected[i].same_lsn_as)]);
+    } else {
+      EXPECT_EQ(r->lsn, Lsn(i + 1));
+    }
+  }
+  const DatabaseStats st = db->stats();
+  EXPECT_EQ(st.applied_lsn, Lsn(entries.size()));
+  // The point of the test: entries really were applied in shared writes.
+  EXPECT_LT(st.apply_writes, entries.size() * 3 / 4);
+
+  auto check = [&](Database* d) {
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string n = std::to_string(i);
+      SCOPED_TRACE("round " + n);
+      Result<StoredAssertion> a = d->GetAssertion("p", "a" + n);
+      ASSERT_TRUE(a);
+      EXPECT_EQ(a->retraction_id, "r" + n);
+      EXPECT_TRUE(d->GetRetraction("p", "r" + n));
+      EXPECT_TRUE(d->GetRetraction("p", "rr" + n).error().IsNotFound());
+      Result<StoredAssertion> b = d->GetAssertion("p", "b" + n);
+      ASSERT_TRUE(b);
+      EXPECT_EQ(b->retraction_id, "t" + n);
+      EXPECT_TRUE(d->GetAssertion("p", "f" + n).error().IsNotFound());
+      EXPECT_TRUE(d->GetAssertion("p", "c" + n).error().IsNotFound());
+      EXPECT_TRUE(d->GetAssertion("p", "d" + n).error().IsNotFound());
+    }
+    EXPECT_EQ(d->applied_lsn(), Lsn(entries.size()));
+  };
+  check(db.get());
+  Crash(std::move(db));
+  std::unique_ptr<Database> reopened = OpenOrDie(options);
+  check(reopened.get());
+  EXPECT_TRUE(reopened->Close().ok());
 }
 
 TEST_F(DatabaseTest, FlushStatsAndClose) {
