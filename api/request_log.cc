@@ -14,15 +14,18 @@ void LogRequest(const CompletedRequest& r) {
                 std::chrono::duration<double, std::milli>(r.duration).count());
   static const RequestMeta kNone;
   const RequestMeta& meta = r.meta != nullptr ? *r.meta : kNone;
-  log::Write(level, "request",
-             {{"method", std::string(r.method)},
-              {"route", meta.route},
-              {"status", std::to_string(r.status)},
-              {"duration_ms", ms},
-              {"key_id", meta.key_id},
-              {"project", meta.project},
-              {"bytes_in", std::to_string(r.bytes_in)},
-              {"bytes_out", std::to_string(r.bytes_out)}});
+  // Batched (log::Buffered): one write(2) per request was ~15 % of write
+  // throughput. A 5xx is written at once, like every warning.
+  auto write = level == log::Level::kInfo ? log::Buffered : log::Write;
+  write(level, "request",
+        {{"method", std::string(r.method)},
+         {"route", meta.route},
+         {"status", std::to_string(r.status)},
+         {"duration_ms", ms},
+         {"key_id", meta.key_id},
+         {"project", meta.project},
+         {"bytes_in", std::to_string(r.bytes_in)},
+         {"bytes_out", std::to_string(r.bytes_out)}});
 }
 
 }  // namespace stemedb::api

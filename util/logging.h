@@ -4,7 +4,11 @@
 // with Configure(kJson), {"ts":"...","level":"info","msg":"...","k":"v"}.
 // Never pass a secret (API key, request body) as a field: there is no
 // redaction layer behind this, by design the callers must not hand one in.
-// Thread-safe: each line is written with one write(2).
+// Thread-safe: lines never interleave. Write() puts its line on stderr before
+// it returns; Buffered() is for high-volume lines (the per-request log),
+// where a write(2) per line cost ~15 % of write throughput: its lines are
+// written in batches at most ~100 ms later, at the next Write(), at Flush()
+// or at exit(), so a crash (kill -9) can lose the last ~100 ms of them.
 #pragma once
 
 #include <initializer_list>
@@ -26,6 +30,9 @@ bool ParseLevel(std::string_view text, Level* out);
 bool Enabled(Level level);
 
 void Write(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
+void Buffered(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
+// Writes every buffered line now (graceful shutdown calls it).
+void Flush();
 
 inline void Debug(std::string_view msg, std::initializer_list<Field> f = {}) {
   if (Enabled(Level::kDebug)) Write(Level::kDebug, msg, f);
