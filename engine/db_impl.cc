@@ -196,9 +196,6 @@ Status DbImpl::Recover(ReplayProgress* progress) {
     // same answer the first time); only a failure to write stops recovery.
     if (!r && failed_.load()) return r.error();
     next = rec.lsn.next();
-    if (group.batch.GetDataSize() >= kMaxApplyGroupBytes) {
-      STEMEDB_RETURN_IF_ERROR(CommitGroup(&group));
-    }
     if (progress) progress->records_replayed.fetch_add(1);
     return Status::OK();
   });

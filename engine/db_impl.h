@@ -99,18 +99,18 @@ class DbImpl final : public Database {
   // Durable entries applied as one RocksDB write: one memtable write and one
   // pair of `meta` keys per group instead of per entry. The apply thread
   // groups what the WAL writer handed over since its last pass; replay groups
-  // consecutive records. A group never exceeds kMaxApplyGroupBytes.
+  // consecutive records. A group is closed once it holds kMaxApplyGroupBytes.
   struct ApplyGroup {
     rocksdb::WriteBatch batch;
     Lsn last_lsn;  // of the last staged entry; Lsn() while empty
-    int64_t last_recorded_at_us = 0;
     uint64_t payload_bytes = 0;
     std::unordered_set<std::string> tokens;  // idempotency keys staged
   };
   static constexpr size_t kMaxApplyGroupBytes = 4 << 20;
-  // True if applying `e` reads state that entries staged in `g` may change
-  // (a retraction reads its target; a token may already be staged): `g` must
-  // be committed first, so every read sees all earlier LSNs.
+  // True if `g` must be committed before `e` is staged: `g` is full, or
+  // applying `e` reads state that entries staged in `g` may change (a
+  // retraction reads its target; a token may already be staged), so every
+  // read sees all earlier LSNs.
   bool NeedsCommitBefore(const WalEntry& e, const ApplyGroup& g) const;
   // Stages one entry (its LSN is consumed either way): returns the reply or
   // the deterministic rejection (NotFound/Conflict: only the time index is

@@ -84,7 +84,6 @@ void DbImpl::ApplierLoop() {
       const PendingApply& p = work[i];
       if (NeedsCommitBefore(*p.entry, group)) commit_and_reply(i);
       results.push_back(Stage(p.lsn, *p.entry, p.payload_bytes, &group));
-      if (group.batch.GetDataSize() >= kMaxApplyGroupBytes) commit_and_reply(i + 1);
     }
     commit_and_reply(work.size());
     work.clear();
@@ -238,6 +237,7 @@ Result<CommitInfo> DbImpl::ApplyRetract(Lsn lsn, int64_t recorded, const Retract
 
 bool DbImpl::NeedsCommitBefore(const WalEntry& e, const ApplyGroup& g) const {
   if (g.last_lsn == Lsn()) return false;
+  if (g.batch.GetDataSize() >= kMaxApplyGroupBytes) return true;
   if (std::holds_alternative<RetractEntry>(e.entry)) return true;
   const auto* b = std::get_if<AssertBatchEntry>(&e.entry);
   return b != nullptr && b->idempotency &&
@@ -282,7 +282,6 @@ Result<CommitInfo> DbImpl::Stage(Lsn lsn, const WalEntry& e, size_t payload_byte
   g->batch.Put(cf(Cf::kTimeIndex), TimeKey(recorded, lsn), rocksdb::Slice()).PermitUncheckedError();
   last_recorded_at_us_ = recorded;
   g->last_lsn = lsn;
-  g->last_recorded_at_us = recorded;
   g->payload_bytes += payload_bytes;
   return result;
 }
@@ -298,7 +297,7 @@ Status DbImpl::CommitGroup(ApplyGroup* g) {
     g->batch.Put(cf(Cf::kMeta), kMetaAppliedLsn, Fixed64(last.value())).PermitUncheckedError();
     g->batch
         .Put(cf(Cf::kMeta), kMetaLastRecordedAt,
-             Fixed64(static_cast<uint64_t>(g->last_recorded_at_us)))
+             Fixed64(static_cast<uint64_t>(last_recorded_at_us_)))
         .PermitUncheckedError();
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;

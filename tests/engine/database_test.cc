@@ -313,6 +313,9 @@ TEST(GroupedApplyTest, BackToBackEntriesSeeEachOtherLiveAndOnReplay) {
   const DatabaseStats st = db->stats();
   EXPECT_EQ(st.applied_lsn, Lsn(entries.size()));
   // The point of the test: entries really were applied in shared writes.
+  // Each round forces 8 commits (before every retraction and reused token)
+  // for 14 entries, so full grouping gives 8/14 of the entries (measured:
+  // 1601 writes for 2800 entries); one write per entry would be 2800.
   EXPECT_LT(st.apply_writes, entries.size() * 3 / 4);
 
   auto check = [&](Database* d) {
