@@ -19,7 +19,11 @@ FROM debian:12-slim
 # runtime-packages-begin (parsed by tests/k3s/conformance.sh: keep one name per line)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librocksdb7.8 \
+      libsnappy1v5 \
+      liblz4-1 \
+      libzstd1 \
+      libbz2-1.0 \
+      zlib1g \
       libboost-json1.81.0 \
       libboost-container1.81.0 \
       libboost-program-options1.81.0 \

@@ -1,9 +1,10 @@
 #include "api/server.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <future>
+#include <thread>
 
 #include "api/metrics.h"
 #include "util/logging.h"
@@ -13,11 +14,31 @@ namespace stemedb::api {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+// Deadlines are checked this often: a quarter of the shortest timeout, so a
+// timeout fires at most 25 % late, and at least every 250 ms.
+std::chrono::milliseconds SweepInterval(const TransportOptions& t) {
+  auto shortest = std::min(t.header_timeout, t.body_timeout);
+  return std::clamp(shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+}
+
+std::vector<std::unique_ptr<IoThread>> MakeThreads(const ServerOptions& o) {
+  std::vector<std::unique_ptr<IoThread>> threads;
+  const size_t n = std::max<size_t>(1, o.io_threads);
+  for (size_t i = 0; i < n; ++i) {
+    threads.push_back(std::make_unique<IoThread>(SweepInterval(o.transport)));
+  }
+  return threads;
+}
+
+}  // namespace
+
 Server::Server(ServerOptions options, Metrics* metrics)
     : options_(std::move(options)),
       metrics_(metrics),
-      ioc_(static_cast<int>(std::max<size_t>(1, options_.io_threads))),
-      acceptor_(net::make_strand(ioc_)),
+      threads_(MakeThreads(options_)),
+      acceptor_(threads_.front()->context()),
       shared_(std::make_shared<SessionShared>()) {
   shared_->options = options_.transport;
   if (metrics_ != nullptr) {
@@ -69,31 +90,19 @@ Status Server::Listen() {
 }
 
 void Server::Start() {
-  work_.emplace(ioc_.get_executor());
+  started_ = true;
   net::post(acceptor_.get_executor(), [this] { DoAccept(); });
-  size_t n = std::max<size_t>(1, options_.io_threads);
-  threads_.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
-      // An exception escaping a handler would otherwise end this thread
-      // silently and leave the server with fewer threads: log and go on.
-      for (;;) {
-        try {
-          ioc_.run();
-          return;
-        } catch (const std::exception& e) {
-          log::Error("exception in I/O thread", {{"what", e.what()}});
-        }
-      }
-    });
-  }
+  for (auto& t : threads_) t->Start();
 }
 
 void Server::DoAccept() {
-  // Each connection gets its own strand, so its handlers never run
-  // concurrently and need no locks.
+  // Each connection is created on the next IoThread's context and stays
+  // there: its handlers never run concurrently and need no strand.
+  IoThread& target = *threads_[next_thread_];
+  next_thread_ = (next_thread_ + 1) % threads_.size();
   acceptor_.async_accept(
-      net::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
+      target.context().get_executor(),
+      [this, &target](boost::system::error_code ec, Socket socket) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
         if (ec) {
           // EMFILE and friends: log, and go on accepting (the backlog drains as
@@ -109,9 +118,9 @@ void Server::DoAccept() {
         } else {
           boost::system::error_code ignored;
           socket.set_option(tcp::no_delay(true), ignored);
-          auto session = tls_ ? Session::MakeTls(std::move(socket), *tls_, shared_)
-                              : Session::MakePlain(std::move(socket), shared_);
-          session->Run();
+          auto session = tls_ ? Session::MakeTls(std::move(socket), target, *tls_, shared_)
+                              : Session::MakePlain(std::move(socket), target, shared_);
+          net::post(target.context(), [session = std::move(session)] { session->Run(); });
         }
         DoAccept();
       });
@@ -119,15 +128,16 @@ void Server::DoAccept() {
 
 bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
   if (stopped_) return true;
-  // Close the acceptor on its strand (it is not thread-safe), then drain.
+  // Close the acceptor on its thread (it is not thread-safe), then drain.
   std::promise<void> closed;
   net::post(acceptor_.get_executor(), [this, &closed] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     closed.set_value();
   });
-  if (!threads_.empty()) closed.get_future().wait();
-  shared_->BeginDrain();
+  if (started_) closed.get_future().wait();
+  shared_->MarkDraining();
+  for (auto& t : threads_) t->DrainAll();
 
   auto deadline = std::chrono::steady_clock::now() + drain_timeout;
   bool drained = false;
@@ -151,12 +161,7 @@ void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
   shared_->MarkStopped();
-  work_.reset();
-  ioc_.stop();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
+  for (auto& t : threads_) t->Stop();
 }
 
 }  // namespace stemedb::api

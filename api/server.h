@@ -1,8 +1,9 @@
-// Server: the listening socket, the I/O threads and the set of sessions
-// (api/session.h). It knows nothing about routes: every request goes to the
-// installed Handler (api/handler.h), which can be swapped at run time; the
-// App installs a small boot handler first (so health answers during WAL
-// replay) and the router once the store is open.
+// Server: the listening socket and the I/O threads (api/io_thread.h), each
+// an event loop of its own serving the sessions (api/session.h) it was
+// handed; the acceptor deals new connections out round-robin. It knows nothing about routes: every
+// request goes to the installed Handler (api/handler.h), which can be swapped at run time; the App
+// installs a small boot handler first (so health answers during WAL replay) and the router once the
+// store is open.
 //
 // LIFECYCLE
 //   Listen()  binds and listens (and loads the TLS certificate); call it
@@ -22,17 +23,15 @@
 // set_handler, port, connections may be called from any thread.
 #pragma once
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "api/handler.h"
+#include "api/io_thread.h"
 #include "api/session.h"
 #include "util/status.h"
 
@@ -81,17 +80,16 @@ class Server {
 
   ServerOptions options_;
   Metrics* metrics_;
-  // Before ioc_: sessions (destroyed with ioc_) reference the TLS context.
+  // Before threads_: sessions (released with their IoThread) reference the
+  // TLS context.
   std::optional<boost::asio::ssl::context> tls_;
-  boost::asio::io_context ioc_;
-  // Keeps run() from returning while no operation is pending: a request
-  // waiting for its WAL commit has no socket operation outstanding, and
-  // during a drain the acceptor is closed too.
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  // threads_[0] also runs the acceptor.
+  std::vector<std::unique_ptr<IoThread>> threads_;
+  size_t next_thread_ = 0;  // round-robin; acceptor's thread only
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<SessionShared> shared_;
-  std::vector<std::thread> threads_;
   uint16_t port_ = 0;
+  bool started_ = false;
   bool stopped_ = false;
 };
 

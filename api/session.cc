@@ -1,16 +1,17 @@
 #include "api/session.h"
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <future>
 #include <optional>
 #include <thread>
 
+#include "api/io_thread.h"
 #include "util/logging.h"
 
 namespace stemedb::api {
@@ -18,6 +19,7 @@ namespace stemedb::api {
 namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
 
 Response TransportError(http::status status, std::string_view code, std::string_view message,
                         unsigned version, bool keep_alive) {
@@ -47,147 +49,182 @@ void SessionShared::set_handler(std::shared_ptr<Handler> handler) {
   handler_ = std::move(handler);
 }
 
-void SessionShared::Register(const std::shared_ptr<Session>& session) {
+void SessionShared::ConnectionOpened() {
   size_t n = connections_.fetch_add(1) + 1;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    sessions_.emplace(session.get(), session);
-  }
   if (on_connections) on_connections(n);
 }
 
-void SessionShared::Unregister(Session* session) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    sessions_.erase(session);
-  }
+void SessionShared::ConnectionClosed() {
   size_t n = connections_.fetch_sub(1) - 1;
   if (on_connections) on_connections(n);
 }
 
-void SessionShared::BeginDrain() {
-  draining_.store(true);
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [ptr, weak] : sessions_) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-  }
-  for (auto& s : live) s->Drain();
-}
-
 namespace {
 
-// One connection over `Stream` (beast::tcp_stream or ssl_stream of one).
+constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
+// Bytes asked of one read(2). A request body beyond it takes several reads;
+// the parser moves body bytes out of the buffer as they arrive, so the
+// buffer stays near header_limit + kReadChunk.
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// The status line and header fields of `res` as they go on the wire. The
+// reply's fields are already final (Content-Length, Connection), so this is
+// all Beast's serializer would do for a string body, without its
+// buffer-sequence machinery.
+void AppendHead(std::string* out, const Response& res) {
+  out->append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  const unsigned code = res.result_int();
+  const char digits[3] = {static_cast<char>('0' + code / 100 % 10),
+                          static_cast<char>('0' + code / 10 % 10),
+                          static_cast<char>('0' + code % 10)};
+  out->append(digits, 3);
+  out->push_back(' ');
+  std::string_view reason = res.reason();
+  if (reason.empty()) reason = http::obsolete_reason(res.result());
+  out->append(reason);
+  out->append("\r\n");
+  for (const auto& f : res) {
+    out->append(f.name_string());
+    out->append(": ");
+    out->append(f.value());
+    out->append("\r\n");
+  }
+  out->append("\r\n");
+}
+
+// One connection over `Stream` (Socket, or an ssl::stream of one).
 template <class Stream>
 class BasicSession final : public Session,
                            public std::enable_shared_from_this<BasicSession<Stream>> {
  public:
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool kTls = !std::is_same_v<Stream, Socket>;
 
-  BasicSession(tcp::socket&& socket, std::shared_ptr<SessionShared> shared) requires(!kTls)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
-  BasicSession(tcp::socket&& socket, net::ssl::context& tls,
+  BasicSession(Socket&& socket, IoThread& thread,
+               std::shared_ptr<SessionShared> shared) requires(!kTls)
+      : stream_(std::move(socket)), thread_(thread), shared_(std::move(shared)) {}
+  BasicSession(Socket&& socket, IoThread& thread, net::ssl::context& tls,
                std::shared_ptr<SessionShared> shared) requires(kTls)
-      : stream_(std::move(socket), tls), shared_(std::move(shared)) {}
-
-  ~BasicSession() override { shared_->Unregister(this); }
+      : stream_(std::move(socket), tls), thread_(thread), shared_(std::move(shared)) {}
 
   void Run() override {
-    // Start on the connection's strand: the acceptor hands the socket over
-    // from its own strand.
-    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-      if constexpr (kTls) {
-        self->Lowest().expires_after(self->shared_->options.header_timeout);
-        self->stream_.async_handshake(net::ssl::stream_base::server,
-                                      beast::bind_front_handler(&BasicSession::OnHandshake, self));
-      } else {
-        self->DoReadHeader();
-      }
-    });
+    thread_.Add(this->shared_from_this());
+    if constexpr (kTls) {
+      deadline_ = Clock::now() + shared_->options.header_timeout;
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                // Scanners and plain-HTTP clients on the TLS port.
+                                if (ec) return self->Close();
+                                self->StartRequest();
+                              });
+    } else {
+      StartRequest();
+    }
   }
 
   void Drain() override {
-    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
-      if (self->idle_) self->Lowest().cancel();  // on_read sees operation_aborted
-    });
+    // An idle connection waits in a read: cancel it, OnRead closes.
+    if (idle_ && !closing_) CancelOperations();
+  }
+
+  void CheckDeadline(Clock::time_point now) override {
+    if (finished_ || now < deadline_) return;
+    deadline_ = kNoDeadline;
+    CancelOperations();  // the pending read or write completes with operation_aborted
   }
 
  private:
-  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  Socket& Lowest() { return beast::get_lowest_layer(stream_); }
 
-  void OnHandshake(beast::error_code ec) {
-    if (ec) return;  // scanners and plain-HTTP clients on the TLS port
-    DoReadHeader();
+  void CancelOperations() {
+    beast::error_code ignored;
+    Lowest().cancel(ignored);
   }
 
-  void DoReadHeader() {
-    if (shared_->draining()) return DoClose();
+  bool OnThisThread() const { return thread_.context().get_executor().running_in_this_thread(); }
+
+  // --- reading ----------------------------------------------------------
+
+  void StartRequest() {
+    if (shared_->draining()) return Close();
     parser_.emplace();
     parser_->header_limit(shared_->options.max_header_bytes);
     parser_->body_limit(shared_->options.max_body_bytes);
     bytes_in_ = 0;
+    header_done_ = false;
     idle_ = true;
-    Lowest().expires_after(shared_->options.header_timeout);
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        beast::bind_front_handler(&BasicSession::OnReadHeader, this->shared_from_this()));
+    deadline_ = Clock::now() + shared_->options.header_timeout;
+    Parse();
   }
 
-  void OnReadHeader(beast::error_code ec, std::size_t n) {
-    idle_ = false;
-    bytes_in_ += n;
-    start_ = std::chrono::steady_clock::now();
-    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-        ec == beast::error::timeout || ec == net::error::eof) {
-      return DoClose();
+  // Feeds the parser from the buffer; reads only when it needs more. A
+  // pipelined request already in the buffer is parsed without a read.
+  void Parse() {
+    for (;;) {
+      if (buffer_.size() == 0) return ReadSome();
+      beast::error_code ec;
+      const size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      bytes_in_ += n;
+      if (ec == http::error::need_more) return ReadSome();
+      if (ec) return FailRequest(ec);
+      if (!header_done_ && parser_->is_header_done()) {
+        header_done_ = true;
+        idle_ = false;
+        start_ = Clock::now();
+        deadline_ = start_ + shared_->options.body_timeout;
+        // Only once the header passed the size checks: a client that waits
+        // for 100 never sends a body we would refuse anyway.
+        if (!parser_->is_done() &&
+            beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+          return SendContinue();
+        }
+      }
+      if (parser_->is_done()) return Dispatch(parser_->release());
+      if (n == 0) return ReadSome();
     }
-    if (ec) return FailRequest(ec);
-    const auto& req = parser_->get();
-    if (beast::iequals(req[http::field::expect], "100-continue")) {
-      // Only once the header passed the size checks: a client that waits for
-      // 100 never sends a body we would refuse anyway.
-      continue_.emplace(http::status::continue_, req.version());
-      Lowest().expires_after(shared_->options.body_timeout);
-      return http::async_write(
-          stream_, *continue_,
-          beast::bind_front_handler(&BasicSession::OnContinueWritten, this->shared_from_this()));
+  }
+
+  void ReadSome() {
+    stream_.async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(beast::error_code ec, size_t n) {
+    buffer_.commit(n);
+    if (ec) {
+      // The client closed mid-request: answer what we can (it may still read).
+      if ((ec == net::error::eof || ec == net::ssl::error::stream_truncated) && parser_ &&
+          parser_->got_some() && !closing_) {
+        return FailRequest(http::error::partial_message);
+      }
+      // EOF between requests, a drain or timeout (operation_aborted), a reset.
+      return Close();
     }
-    DoReadBody();
+    Parse();
   }
 
-  void OnContinueWritten(beast::error_code ec, std::size_t) {
-    if (ec) return DoClose();
-    DoReadBody();
-  }
-
-  void DoReadBody() {
-    Lowest().expires_after(shared_->options.body_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&BasicSession::OnRead, this->shared_from_this()));
-  }
-
-  void OnRead(beast::error_code ec, std::size_t n) {
-    bytes_in_ += n;
-    if (ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == http::error::end_of_stream || ec == net::error::eof) {
-      return DoClose();
-    }
-    if (ec) return FailRequest(ec);
-    Dispatch(parser_->release());
+  void SendContinue() {
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       self->Parse();
+                     });
   }
 
   // A request the parser rejected: answer what we can, then close (the rest
   // of the stream is unparsable or unread).
   void FailRequest(beast::error_code ec) {
     meta_ = std::make_shared<RequestMeta>();
+    idle_ = false;
     // The request line is stored as soon as it is parsed, even when a later
     // header check (Content-Length over the limit) fails.
     method_ = parser_ ? std::string(parser_->get().method_string()) : std::string();
     if (method_.empty()) method_ = "UNKNOWN";
     version_ = parser_ && parser_->get().version() != 0 ? parser_->get().version() : 11;
     keep_alive_ = false;
+    if (!header_done_) start_ = Clock::now();
     shared_->RequestStarted();
     in_request_ = true;
     if (ec == http::error::body_limit) {
@@ -204,9 +241,12 @@ class BasicSession final : public Session,
                                 "malformed HTTP request: " + ec.message(), 11, false));
   }
 
+  // --- handling ---------------------------------------------------------
+
   void Dispatch(Request req) {
+    deadline_ = kNoDeadline;  // the handler may wait for a WAL commit
     meta_ = std::make_shared<RequestMeta>();
-    method_ = std::string(req.method_string());
+    method_.assign(req.method_string());
     version_ = req.version();
     keep_alive_ = req.keep_alive();
     shared_->RequestStarted();
@@ -216,72 +256,96 @@ class BasicSession final : public Session,
       return SendResponse(TransportError(http::status::service_unavailable, "unavailable",
                                          "server is starting", version_, keep_alive_));
     }
+    const uint64_t generation = generation_.fetch_add(1, std::memory_order_relaxed) + 1;
     auto self = this->shared_from_this();
-    // Exactly-once is the handler's contract; the flag keeps a buggy second
-    // call from writing into the next request's reply.
-    auto once = std::make_shared<std::atomic<bool>>(false);
-    ReplyFn reply = [self, once](Response res) {
-      if (once->exchange(true)) return log::Error("handler replied twice", {});
-      net::post(self->stream_.get_executor(),
+    ReplyFn reply = [self, generation](Response res) {
+      if (!self->Claim(generation)) return;
+      if (self->OnThisThread()) return self->SendResponse(std::move(res));
+      net::post(self->thread_.context(),
                 [self, res = std::move(res)]() mutable { self->SendResponse(std::move(res)); });
     };
-    StreamFn stream = [self, once](StreamingReply sr) {
-      if (once->exchange(true)) return log::Error("handler replied twice", {});
-      net::post(self->stream_.get_executor(),
+    StreamFn stream = [self, generation](StreamingReply sr) {
+      if (!self->Claim(generation)) return;
+      net::post(self->thread_.context(),
                 [self, sr = std::move(sr)]() mutable { self->SendStream(std::move(sr)); });
     };
     try {
-      handler->Handle(std::move(req), meta_, reply, stream);
+      handler->Handle(std::move(req), meta_, std::move(reply), std::move(stream));
     } catch (const std::exception& e) {
       // Exceptions never cross into the transport's event loop.
       log::Error("handler threw", {{"route", meta_->route}, {"what", e.what()}});
-      if (!once->exchange(true)) {
+      if (Claim(generation, /*quiet=*/true)) {
         SendResponse(TransportError(http::status::internal_server_error, "internal",
                                     "internal error", version_, false));
       }
     }
   }
 
+  // Exactly-once is the handler's contract; this keeps a buggy second call
+  // (or a late call for an earlier request) from writing into the current
+  // request's reply. Requests are sequential, so while request `g` is
+  // active the last answered one is g-1.
+  bool Claim(uint64_t generation, bool quiet = false) {
+    uint64_t expected = generation - 1;
+    if (answered_.compare_exchange_strong(expected, generation, std::memory_order_acq_rel)) {
+      return true;
+    }
+    if (!quiet) log::Error("handler replied twice", {});
+    return false;
+  }
+
   bool KeepAlive() const { return keep_alive_ && !shared_->draining(); }
+
+  // --- writing ------------------------------------------------------------
 
   void SendResponse(Response res) {
     res.version(version_);
     res.keep_alive(res.keep_alive() && KeepAlive());
     if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
     status_ = res.result_int();
-    res_ = std::make_shared<Response>(std::move(res));
-    Lowest().expires_after(shared_->options.body_timeout);
-    http::async_write(stream_, *res_,
-                      beast::bind_front_handler(&BasicSession::OnWrite, this->shared_from_this(),
-                                                res_->keep_alive()));
+    res_ = std::move(res);
+    deadline_ = Clock::now() + shared_->options.body_timeout;
+    const bool keep_alive = res_->keep_alive();
+    auto done = [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t n) {
+      self->OnWrite(keep_alive, ec, n);
+    };
+    if (res_->chunked()) {
+      // Not produced by our handlers; Beast's serializer does the framing.
+      return http::async_write(stream_, *res_, std::move(done));
+    }
+    head_.clear();
+    AppendHead(&head_, *res_);
+    const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(res_->body())};
+    net::async_write(stream_, buffers, std::move(done));
   }
 
-  void OnWrite(bool keep_alive, beast::error_code ec, std::size_t n) {
+  void OnWrite(bool keep_alive, beast::error_code ec, size_t n) {
     bytes_out_ = n;
     res_.reset();
     FinishRequest();
-    if (ec || !keep_alive) return DoClose();
-    DoReadHeader();
+    if (ec || !keep_alive) return Close();
+    StartRequest();
   }
 
   // --- streaming ------------------------------------------------------------
 
   void SendStream(StreamingReply sr) {
-    head_.emplace(sr.head.result(), version_);
-    for (const auto& f : sr.head) head_->set(f.name_string(), f.value());
-    head_->chunked(true);
-    head_->keep_alive(KeepAlive());
-    status_ = head_->result_int();
-    head_sr_.emplace(*head_);
-    Lowest().expires_after(shared_->options.body_timeout);
+    head_res_.emplace(sr.head.result(), version_);
+    for (const auto& f : sr.head) head_res_->set(f.name_string(), f.value());
+    head_res_->chunked(true);
+    head_res_->keep_alive(KeepAlive());
+    status_ = head_res_->result_int();
+    head_sr_.emplace(*head_res_);
+    deadline_ = Clock::now() + shared_->options.body_timeout;
     http::async_write_header(
         stream_, *head_sr_,
         [self = this->shared_from_this(), produce = std::move(sr.produce)](beast::error_code ec,
-                                                                           std::size_t n) mutable {
+                                                                           size_t n) mutable {
           self->bytes_out_ = n;
+          self->deadline_ = kNoDeadline;  // the producer's pace is its own
           if (ec) {
             self->FinishRequest();
-            return self->DoClose();
+            return self->Close();
           }
           // The producer blocks on disk and on this socket: keep it off the
           // I/O threads.
@@ -292,8 +356,7 @@ class BasicSession final : public Session,
             } catch (const std::exception& e) {
               log::Error("stream producer threw", {{"what", e.what()}});
             }
-            net::post(self->stream_.get_executor(),
-                      [self, complete] { self->EndStream(complete); });
+            net::post(self->thread_.context(), [self, complete] { self->EndStream(complete); });
           }).detach();
         });
   }
@@ -304,10 +367,11 @@ class BasicSession final : public Session,
     if (stream_failed_.load() || shared_->stopped()) return false;
     auto done = std::make_shared<std::promise<bool>>();
     auto result = done->get_future();
-    net::post(stream_.get_executor(), [self = this->shared_from_this(), chunk, done] {
-      self->Lowest().expires_after(self->shared_->options.body_timeout);
+    net::post(thread_.context(), [self = this->shared_from_this(), chunk, done] {
+      self->deadline_ = Clock::now() + self->shared_->options.body_timeout;
       net::async_write(self->stream_, http::make_chunk(net::buffer(chunk.data(), chunk.size())),
-                       [self, done](beast::error_code ec, std::size_t n) {
+                       [self, done](beast::error_code ec, size_t n) {
+                         self->deadline_ = kNoDeadline;
                          self->bytes_out_ += n;
                          if (ec) self->stream_failed_.store(true);
                          done->set_value(!ec);
@@ -330,18 +394,18 @@ class BasicSession final : public Session,
       // Without the last chunk the client sees a truncated body: that is the
       // signal that the stream failed (the status was sent long ago).
       FinishRequest();
-      return DoClose();
+      return Close();
     }
-    Lowest().expires_after(shared_->options.body_timeout);
+    deadline_ = Clock::now() + shared_->options.body_timeout;
     net::async_write(stream_, http::make_chunk_last(),
-                     [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                        self->bytes_out_ += n;
-                       bool keep = self->head_->keep_alive();
+                       const bool keep = self->head_res_->keep_alive();
                        self->head_sr_.reset();
-                       self->head_.reset();
+                       self->head_res_.reset();
                        self->FinishRequest();
-                       if (ec || !keep) return self->DoClose();
-                       self->DoReadHeader();
+                       if (ec || !keep) return self->Close();
+                       self->StartRequest();
                      });
   }
 
@@ -354,7 +418,7 @@ class BasicSession final : public Session,
       CompletedRequest done;
       done.method = method_;
       done.status = status_;
-      done.duration = std::chrono::steady_clock::now() - start_;
+      done.duration = Clock::now() - start_;
       done.bytes_in = bytes_in_;
       done.bytes_out = bytes_out_;
       done.meta = meta_.get();
@@ -368,56 +432,77 @@ class BasicSession final : public Session,
     shared_->RequestFinished();
   }
 
-  void DoClose() {
+  // Ends the connection. A TLS session sends close_notify first (bounded by
+  // a 2 s deadline); a plain one half-closes so the reply already written
+  // still reaches the client, and the socket closes with the session.
+  void Close() {
+    if (closing_) return;
+    closing_ = true;
     idle_ = false;
     if constexpr (kTls) {
-      Lowest().expires_after(std::chrono::seconds(2));
+      deadline_ = Clock::now() + std::chrono::seconds(2);
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
         beast::error_code ignored;
-        self->Lowest().socket().close(ignored);
+        self->Lowest().close(ignored);
+        self->Finish();
       });
     } else {
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.shutdown(tcp::socket::shutdown_send, ignored);
+      Finish();
     }
   }
 
+  // Last step: may drop the last reference to this session (callers hold one).
+  void Finish() {
+    finished_ = true;
+    deadline_ = kNoDeadline;
+    shared_->ConnectionClosed();
+    thread_.Remove(this);
+  }
+
   Stream stream_;
+  IoThread& thread_;
   std::shared_ptr<SessionShared> shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<http::response<http::empty_body>> continue_;
-  std::shared_ptr<Response> res_;
-  std::optional<http::response<http::empty_body>> head_;
+  std::optional<Response> res_;
+  std::string head_;  // serialized status line + fields of res_
+  std::optional<http::response<http::empty_body>> head_res_;
   std::optional<http::response_serializer<http::empty_body>> head_sr_;
   std::shared_ptr<RequestMeta> meta_;
+  // Requests dispatched / answered so far (see Claim).
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> answered_{0};
   std::atomic<bool> stream_failed_{false};
+  Clock::time_point deadline_ = kNoDeadline;
+  Clock::time_point start_;
   bool idle_ = false;
+  bool header_done_ = false;
   bool in_request_ = false;
   bool keep_alive_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
   unsigned version_ = 11;
   unsigned status_ = 0;
   std::string method_;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
-  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace
 
-std::shared_ptr<Session> Session::MakePlain(tcp::socket socket,
+std::shared_ptr<Session> Session::MakePlain(Socket socket, IoThread& thread,
                                             std::shared_ptr<SessionShared> shared) {
-  auto s = std::make_shared<BasicSession<beast::tcp_stream>>(std::move(socket), shared);
-  shared->Register(s);
-  return s;
+  shared->ConnectionOpened();
+  return std::make_shared<BasicSession<Socket>>(std::move(socket), thread, std::move(shared));
 }
 
-std::shared_ptr<Session> Session::MakeTls(tcp::socket socket, net::ssl::context& tls,
+std::shared_ptr<Session> Session::MakeTls(Socket socket, IoThread& thread, net::ssl::context& tls,
                                           std::shared_ptr<SessionShared> shared) {
-  auto s = std::make_shared<BasicSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(socket),
-                                                                                tls, shared);
-  shared->Register(s);
-  return s;
+  shared->ConnectionOpened();
+  return std::make_shared<BasicSession<net::ssl::stream<Socket>>>(std::move(socket), thread, tls,
+                                                                  std::move(shared));
 }
 
 }  // namespace stemedb::api

@@ -1,17 +1,26 @@
 // Session: one HTTP/1.1 connection (plain TCP or TLS), in the shape of
-// Beast's advanced server: a strand per connection, do_X/on_X pairs, a new
-// parser per request.
+// Beast's server examples but strand-free: a connection lives on one
+// IoThread (api/io_thread.h), whose io_context is run by that thread alone,
+// so its handlers never run concurrently. Other threads reach it only by
+// posting (a reply from the engine's apply thread).
 //
 // LIFECYCLE OF ONE REQUEST
-//   read header   (deadline header_timeout; also the keep-alive idle limit)
+//   read and parse     the parser is fed from the connection's buffer; one
+//                      read(2) usually brings header and body together.
+//                      Deadline header_timeout until the header is complete
+//                      (also the keep-alive idle limit), then body_timeout.
 //     -> Content-Length above max_body_bytes: 413, close (body never read)
 //     -> "Expect: 100-continue": answer 100 before reading the body
-//   read body     (deadline body_timeout; parser.body_limit(max_body_bytes),
-//                  so a chunked body is cut off as soon as it grows too big)
+//     (parser.body_limit(max_body_bytes), so a chunked body is cut off as
+//      soon as it grows too big)
 //   Handler::Handle(request, meta, reply, stream)   (no deadline: the
-//                  handler may wait for a WAL commit)
-//   write reply   (deadline body_timeout), observer(CompletedRequest)
-//   keep-alive ? next request : close
+//                      handler may wait for a WAL commit)
+//   write reply        head and body in one writev(2), deadline body_timeout,
+//                      then observer(CompletedRequest)
+//   keep-alive ? next request (already buffered if pipelined) : close
+//
+// Deadlines are enforced by the IoThread's sweep (CheckDeadline), not by a
+// timer per operation.
 //
 // Requests on one connection are handled one at a time, in order: pipelined
 // requests wait in the read buffer, so replies can never be reordered.
@@ -21,12 +30,13 @@
 // blocks that thread until the chunk is on the socket (backpressure), and
 // returns false if the client went away or the server is stopping.
 //
-// SHUTDOWN: SessionShared::BeginDrain() closes every connection that is idle
-// (between requests); a connection busy with a request finishes it, replies
-// with "Connection: close" and closes.
+// SHUTDOWN: IoThread::DrainAll() calls Drain() on every connection: an idle
+// one (between requests) closes; one busy with a request finishes it,
+// replies with "Connection: close" and closes.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
@@ -35,7 +45,6 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 
 #include "api/handler.h"
 
@@ -59,7 +68,12 @@ struct CompletedRequest {
 };
 using RequestObserver = std::function<void(const CompletedRequest&)>;
 
-class Session;
+class IoThread;
+
+// A TCP socket bound to one io_context's executor (not the type-erased
+// any_io_executor): every handler of a connection runs on its IoThread.
+using Socket =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
 // State shared by the Server and all its sessions. Thread-safe.
 class SessionShared {
@@ -72,25 +86,23 @@ class SessionShared {
   std::shared_ptr<Handler> handler() const;
   void set_handler(std::shared_ptr<Handler> handler);
 
-  bool draining() const { return draining_.load(); }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
   bool stopped() const { return stopped_.load(); }
-  // Marks draining and closes every idle connection.
-  void BeginDrain();
+  void MarkDraining() { draining_.store(true); }
   void MarkStopped() { stopped_.store(true); }
 
   size_t connections() const { return connections_.load(); }
   size_t requests_in_flight() const { return in_flight_.load(); }
 
   // Used by Session.
-  void Register(const std::shared_ptr<Session>& session);
-  void Unregister(Session* session);
-  void RequestStarted() { in_flight_.fetch_add(1); }
-  void RequestFinished() { in_flight_.fetch_sub(1); }
+  void ConnectionOpened();
+  void ConnectionClosed();
+  void RequestStarted() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void RequestFinished() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<Handler> handler_;                               // guarded by mu_
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // guarded by mu_
+  std::shared_ptr<Handler> handler_;  // guarded by mu_
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<size_t> connections_{0};
@@ -100,17 +112,21 @@ class SessionShared {
 class Session {
  public:
   virtual ~Session() = default;
-  // Starts reading (after the TLS handshake for TLS sessions).
+  // On the session's IoThread: registers with it and starts reading (after
+  // the TLS handshake for TLS sessions).
   virtual void Run() = 0;
-  // Thread-safe: closes the connection if it is idle, else makes the current
-  // request its last.
+  // On the session's IoThread: closes the connection if it is idle, else
+  // makes the current request its last.
   virtual void Drain() = 0;
+  // On the session's IoThread: if the current phase's deadline has passed,
+  // cancels the socket's operations (their handlers close the connection).
+  virtual void CheckDeadline(std::chrono::steady_clock::time_point now) = 0;
 
-  // The socket must come from an acceptor on a strand of the server's
-  // io_context; the session runs on that strand.
-  static std::shared_ptr<Session> MakePlain(boost::asio::ip::tcp::socket socket,
+  // `socket` must belong to `thread`'s io_context. Call Run() on that
+  // thread (or post it there).
+  static std::shared_ptr<Session> MakePlain(Socket socket, IoThread& thread,
                                             std::shared_ptr<SessionShared> shared);
-  static std::shared_ptr<Session> MakeTls(boost::asio::ip::tcp::socket socket,
+  static std::shared_ptr<Session> MakeTls(Socket socket, IoThread& thread,
                                           boost::asio::ssl::context& tls,
                                           std::shared_ptr<SessionShared> shared);
 };
