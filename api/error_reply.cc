@@ -1,8 +1,8 @@
 #include "api/error_reply.h"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 #include <stdexcept>
+
+#include "util/json_string.h"
 
 namespace stemedb::api {
 namespace {
@@ -16,10 +16,6 @@ ApiError Make(unsigned status, std::string_view code, std::string_view message) 
 }
 
 bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->append(boost::json::serialize(boost::json::string_view(s.data(), s.size())));
-}
 
 }  // namespace
 

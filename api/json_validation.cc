@@ -10,8 +10,8 @@
 #include <charconv>
 #include <vector>
 
-#include "api/time_format.h"
 #include "auth/canonical_json.h"
+#include "util/time_format.h"
 
 namespace stemedb::api {
 namespace {
@@ -108,12 +108,6 @@ ApiResult<boost::json::object> ParseJsonObject(std::string_view body, boost::jso
   boost::json::value v = parser.handler().st.release();
   if (!v.is_object()) return InvalidJson("request body must be a JSON object");
   return std::move(v.get_object());
-}
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  // boost::json::serialize of a string escapes exactly '"', '\\' and control
-  // characters; that is the canonical string form.
-  out->append(boost::json::serialize(boost::json::string_view(s.data(), s.size())));
 }
 
 void AppendCanonicalJson(const boost::json::value& v, std::string* out) {

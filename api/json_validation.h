@@ -37,6 +37,7 @@
 
 #include "api/error_reply.h"
 #include "engine/types.h"
+#include "util/json_string.h"
 
 namespace stemedb::api {
 
@@ -57,8 +58,8 @@ ApiResult<boost::json::object> ParseJsonObject(std::string_view body,
 void AppendCanonicalJson(const boost::json::value& v, std::string* out);
 std::string CanonicalJson(const boost::json::value& v);
 
-// Appends `s` as a JSON string literal (quoted, escaped).
-void AppendJsonString(std::string* out, std::string_view s);
+// AppendJsonString (a quoted, escaped JSON string literal) is
+// util/json_string.h's.
 
 // Validates one assertion object. `prefix` names its place in error fields
 // ("" for POST /v1/assert, "assertions[3]." in a batch). The result has

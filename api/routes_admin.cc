@@ -7,10 +7,10 @@
 
 #include "api/json_validation.h"
 #include "api/router.h"
-#include "api/time_format.h"
 #include "auth/audit_log.h"
 #include "backup/snapshot_archive.h"
 #include "util/logging.h"
+#include "util/time_format.h"
 
 namespace stemedb::api {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "api/json_validation.h"
 #include "api/router.h"
-#include "api/time_format.h"
 #include "auth/signature.h"
+#include "util/time_format.h"
 
 namespace stemedb::api {
 namespace {

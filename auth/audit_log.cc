@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "auth/encoding.h"
+#include "util/time_format.h"
 
 namespace stemedb::auth {
 namespace {

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/json_string.h"
+
 namespace stemedb::auth {
 namespace {
 
@@ -52,43 +54,8 @@ std::u16string ToUtf16(std::string_view utf8) {
 }  // namespace
 
 void AppendCanonicalString(std::string_view utf8, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char ch : utf8) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xF]);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
+  // RFC 8785 §3.2.2.2 is exactly JSON's minimal escaping.
+  AppendJsonString(out, utf8);
 }
 
 void AppendCanonicalNumber(double number, std::string* out) {

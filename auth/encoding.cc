@@ -54,25 +54,4 @@ std::optional<std::string> FromBase64(std::string_view text, size_t expected_len
   return out;
 }
 
-std::string FormatRfc3339(int64_t unix_micros) {
-  int64_t secs = unix_micros / 1000000;
-  int64_t micros = unix_micros % 1000000;
-  if (micros < 0) {
-    micros += 1000000;
-    secs -= 1;
-  }
-  time_t t = static_cast<time_t>(secs);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[48];
-  size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out(buf, n);
-  if (micros != 0) {
-    std::snprintf(buf, sizeof(buf), ".%06lld", static_cast<long long>(micros));
-    out += buf;
-  }
-  out += 'Z';
-  return out;
-}
-
 }  // namespace stemedb::auth

@@ -24,7 +24,4 @@ std::string ToBase64(std::string_view bytes);
 // base64 of exactly `expected_len` bytes.
 std::optional<std::string> FromBase64(std::string_view text, size_t expected_len);
 
-// "2026-11-22T15:38:22Z", or "...22.123456Z" when there are microseconds.
-std::string FormatRfc3339(int64_t unix_micros);
-
 }  // namespace stemedb::auth

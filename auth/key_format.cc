@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "auth/encoding.h"
+#include "util/time_format.h"
 
 namespace stemedb::auth {
 namespace {

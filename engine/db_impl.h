@@ -159,6 +159,13 @@ class DbImpl final : public Database {
   std::atomic<uint64_t> unflushed_bytes_{0};
   std::atomic<uint64_t> apply_writes_{0};
   int64_t last_recorded_at_us_ = 0;  // apply thread only (and Recover before it)
+  // Buffers reused by every staged assertion (apply thread, or Recover).
+  struct ApplyScratch {
+    std::string json;
+    std::string value;
+    std::string key;
+  };
+  ApplyScratch scratch_;
   double replay_seconds_ = 0;
 
   std::atomic<bool> closing_{false};

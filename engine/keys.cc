@@ -39,7 +39,15 @@ void AppendComponent(std::string* dst, std::string_view s) {
 std::string IndexGroupKey(IndexId index, std::string_view project, std::string_view subject,
                           std::string_view predicate, std::string_view agent) {
   std::string k;
-  k.reserve(project.size() + subject.size() + predicate.size() + agent.size() + 8);
+  AppendIndexGroupKey(&k, index, project, subject, predicate, agent);
+  return k;
+}
+
+void AppendIndexGroupKey(std::string* out, IndexId index, std::string_view project,
+                         std::string_view subject, std::string_view predicate,
+                         std::string_view agent) {
+  std::string& k = *out;
+  k.reserve(k.size() + project.size() + subject.size() + predicate.size() + agent.size() + 8);
   AppendComponent(&k, project);
   switch (index) {
     case IndexId::kSubject:
@@ -58,17 +66,23 @@ std::string IndexGroupKey(IndexId index, std::string_view project, std::string_v
       AppendComponent(&k, predicate);
       break;
   }
-  return k;
 }
 
 std::string IndexKey(IndexId index, std::string_view project, std::string_view subject,
                      std::string_view predicate, std::string_view agent, Lsn lsn, uint32_t ordinal,
                      std::string_view id) {
-  std::string k = IndexGroupKey(index, project, subject, predicate, agent);
-  PutFixed64BE(&k, lsn.value());
-  PutFixed32BE(&k, ordinal);
-  k.append(id);
+  std::string k;
+  AppendIndexKey(&k, index, project, subject, predicate, agent, lsn, ordinal, id);
   return k;
+}
+
+void AppendIndexKey(std::string* out, IndexId index, std::string_view project,
+                    std::string_view subject, std::string_view predicate, std::string_view agent,
+                    Lsn lsn, uint32_t ordinal, std::string_view id) {
+  AppendIndexGroupKey(out, index, project, subject, predicate, agent);
+  PutFixed64BE(out, lsn.value());
+  PutFixed32BE(out, ordinal);
+  out->append(id);
 }
 
 bool ParseIndexKey(std::string_view key, ParsedIndexKey* out) {

@@ -47,10 +47,17 @@ void AppendComponent(std::string* dst, std::string_view s);
 // project, then the three fields in the index's order.
 std::string IndexGroupKey(IndexId index, std::string_view project, std::string_view subject,
                           std::string_view predicate, std::string_view agent);
+void AppendIndexGroupKey(std::string* out, IndexId index, std::string_view project,
+                         std::string_view subject, std::string_view predicate,
+                         std::string_view agent);
 // group key + lsn (8 bytes BE) + ordinal within the batch (4 bytes BE) + id.
 std::string IndexKey(IndexId index, std::string_view project, std::string_view subject,
                      std::string_view predicate, std::string_view agent, Lsn lsn, uint32_t ordinal,
                      std::string_view id);
+// The same key appended to *out (the apply path reuses one buffer).
+void AppendIndexKey(std::string* out, IndexId index, std::string_view project,
+                    std::string_view subject, std::string_view predicate, std::string_view agent,
+                    Lsn lsn, uint32_t ordinal, std::string_view id);
 
 struct ParsedIndexKey {
   std::string_view group;  // project + 3 components (shared by all versions)

@@ -1,22 +1,15 @@
 #include "engine/stored_record.h"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
-#include <boost/json/value.hpp>
 #include <charconv>
-#include <cstdio>
-#include <ctime>
 
 #include "engine/coding.h"
+#include "util/json_string.h"
+#include "util/time_format.h"
 
 namespace stemedb::engine {
 namespace {
 
 constexpr uint8_t kRecordVersion = 1;
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->append(boost::json::serialize(boost::json::value(boost::json::string(s))));
-}
 
 }  // namespace
 
@@ -35,6 +28,21 @@ std::string EncodeAssertionRecord(const AssertionRecord& r) {
   PutVarint64(&v, r.retracted_lsn.value());
   PutLengthPrefixed(&v, r.retraction_id);
   return v;
+}
+
+void AppendNewAssertionRecord(std::string* out, std::string_view project, const NewAssertion& a,
+                              std::string_view json, Lsn lsn, uint32_t ordinal) {
+  out->push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(out, project);
+  PutLengthPrefixed(out, a.subject);
+  PutLengthPrefixed(out, a.predicate);
+  PutLengthPrefixed(out, a.agent_id);
+  PutLengthPrefixed(out, a.value_json);
+  PutLengthPrefixed(out, json);
+  PutVarint64(out, lsn.value());
+  PutVarint64(out, ordinal);
+  PutVarint64(out, 0);         // retracted_lsn: not retracted
+  PutLengthPrefixed(out, "");  // retraction_id
 }
 
 Result<AssertionRecord> DecodeAssertionRecord(std::string_view v) {
@@ -111,28 +119,18 @@ Result<IdempotencyRecord> DecodeIdempotencyRecord(std::string_view v) {
   return r;
 }
 
-std::string FormatRfc3339Micros(int64_t us) {
-  int64_t secs = us / 1000000;
-  int64_t micros = us % 1000000;
-  if (micros < 0) {
-    micros += 1000000;
-    secs -= 1;
-  }
-  const std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  // Sized for any int fields so the compiler can prove no truncation.
-  char buf[96];
-  const int n = std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                              tm.tm_sec, static_cast<int>(micros));
-  return std::string(buf, static_cast<size_t>(n));
-}
-
 std::string BuildAssertionJson(std::string_view project, const NewAssertion& a, Lsn lsn,
                                int64_t recorded_at_us) {
   std::string o;
-  o.reserve(a.value_json.size() + a.subject.size() + a.predicate.size() + a.signature.size() + 256);
+  AppendAssertionJson(&o, project, a, lsn, recorded_at_us);
+  return o;
+}
+
+void AppendAssertionJson(std::string* out, std::string_view project, const NewAssertion& a, Lsn lsn,
+                         int64_t recorded_at_us) {
+  std::string& o = *out;
+  o.reserve(o.size() + a.value_json.size() + a.subject.size() + a.predicate.size() +
+            a.signature.size() + 256);
   o.append("{\"id\":");
   AppendJsonString(&o, a.id);
   o.append(",\"project\":");
@@ -162,11 +160,11 @@ std::string BuildAssertionJson(std::string_view project, const NewAssertion& a, 
   }
   o.append(a.is_signed ? ",\"signed\":true" : ",\"signed\":false");
   o.append(",\"lsn\":");
-  o.append(std::to_string(lsn.value()));
+  char digits[20];
+  o.append(digits, std::to_chars(digits, digits + sizeof digits, lsn.value()).ptr);
   o.append(",\"recorded_at\":\"");
-  o.append(FormatRfc3339Micros(recorded_at_us));
+  AppendRfc3339(&o, recorded_at_us);
   o.append("\"}");
-  return o;
 }
 
 std::string BuildRetractionJson(std::string_view project, std::string_view id,
@@ -180,7 +178,7 @@ std::string BuildRetractionJson(std::string_view project, std::string_view id,
   o.append(",\"lsn\":");
   o.append(std::to_string(lsn.value()));
   o.append(",\"recorded_at\":\"");
-  o.append(FormatRfc3339Micros(recorded_at_us));
+  AppendRfc3339(&o, recorded_at_us);
   o.append("\",\"kind\":\"retraction\"}");
   return o;
 }

@@ -41,19 +41,23 @@ struct RetractionRecord {
 };
 
 std::string EncodeAssertionRecord(const AssertionRecord& r);
+// Appends exactly what EncodeAssertionRecord writes for a new assertion (not
+// retracted), from its fields in place: the apply path builds no
+// AssertionRecord and no temporary strings.
+void AppendNewAssertionRecord(std::string* out, std::string_view project, const NewAssertion& a,
+                              std::string_view json, Lsn lsn, uint32_t ordinal);
 Result<AssertionRecord> DecodeAssertionRecord(std::string_view v);
 std::string EncodeRetractionRecord(const RetractionRecord& r);
 Result<RetractionRecord> DecodeRetractionRecord(std::string_view v);
 std::string EncodeIdempotencyRecord(const IdempotencyRecord& r);
 Result<IdempotencyRecord> DecodeIdempotencyRecord(std::string_view v);
 
-// "2026-11-22T15:38:22.123456Z" (RFC 3339, UTC, microseconds).
-std::string FormatRfc3339Micros(int64_t us);
-
 // The SPEC §4 assertion object; value_json is spliced in verbatim (it is
 // canonical JSON from api/), strings are escaped by Boost.JSON.
 std::string BuildAssertionJson(std::string_view project, const NewAssertion& a, Lsn lsn,
                                int64_t recorded_at_us);
+void AppendAssertionJson(std::string* out, std::string_view project, const NewAssertion& a, Lsn lsn,
+                         int64_t recorded_at_us);
 std::string BuildRetractionJson(std::string_view project, std::string_view id,
                                 std::string_view target_id, Lsn lsn, int64_t recorded_at_us);
 

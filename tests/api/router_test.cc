@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -718,6 +719,32 @@ TEST_F(RouterTest, BackupStreamsAnArchive) {
   EXPECT_EQ(Get("/v1/admin/backup", writer_a_).status, 403u);
   Reply audit = Get("/v1/admin/audit?limit=1", root_);
   EXPECT_EQ(audit.Json().at("records").at(0).at("action").as_string(), "backup.download");
+}
+
+// Ids: 32 lowercase hex, unique, and led by their creation time (8 bytes of
+// microseconds), which is what keeps the assertions column family's inserts
+// and SSTs in order (engine/db_impl.cc).
+TEST(NewIdTest, UniqueWellFormedAndTimeLed) {
+  const auto now_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const int64_t before = now_us();
+  std::set<std::string> ids;
+  for (int i = 0; i < 20000; ++i) {
+    std::string id = NewId();
+    ASSERT_EQ(id.size(), 32u);
+    ASSERT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    ids.insert(std::move(id));
+  }
+  const int64_t after = now_us();
+  EXPECT_EQ(ids.size(), 20000u);
+  for (const std::string& id : {*ids.begin(), *ids.rbegin()}) {
+    const int64_t t = static_cast<int64_t>(std::stoull(id.substr(0, 16), nullptr, 16));
+    EXPECT_GE(t, before) << id;
+    EXPECT_LE(t, after) << id;
+  }
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ TEST(AuditLogTest, ListsNewestFirstWithLimitAndCursor) {
   EXPECT_EQ(o.at("actor_key_id").as_string(), "actor");
   EXPECT_EQ(o.at("target").as_string(), "t9");
   EXPECT_EQ(o.at("detail").as_string(), "n=9");
-  EXPECT_EQ(o.at("time").as_string(), "2027-01-15T08:00:09Z");
+  EXPECT_EQ(o.at("time").as_string(), "2027-01-15T08:00:09.000000Z");
   EXPECT_EQ(o.at("seq").to_number<uint64_t>(), (*all)[0].seq);
 }
 

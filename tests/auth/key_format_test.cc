@@ -117,7 +117,7 @@ TEST(KeyFormatTest, KeyRecordJsonShape) {
   EXPECT_EQ(o.at("label").as_string(), "ingest");
   EXPECT_EQ(o.at("role").as_string(), "write_agent");
   EXPECT_EQ(o.at("project").as_string(), "demo");
-  EXPECT_EQ(o.at("created_at").as_string(), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(o.at("created_at").as_string(), "2023-11-14T22:13:20.000000Z");
   EXPECT_TRUE(o.at("last_used_at").is_null());
   EXPECT_EQ(o.at("expires_at").as_string(), "2027-01-15T08:00:00.500000Z");
   EXPECT_EQ(o.at("revoked").as_bool(), false);

@@ -308,7 +308,7 @@ TEST_F(KeyStoreTest, ListMergesLastUsedFromTheMeter) {
   EXPECT_EQ(store_->List()[0].last_used_at_us, kT0 + 5 * kSecond);
   EXPECT_EQ(store_->Get(k.record.key_id)->last_used_at_us, kT0 + 5 * kSecond);
   boost::json::object o = boost::json::parse(KeyRecordJson(store_->List()[0], kT0)).as_object();
-  EXPECT_EQ(o.at("last_used_at").as_string(), "2027-01-15T08:00:05Z");
+  EXPECT_EQ(o.at("last_used_at").as_string(), "2027-01-15T08:00:05.000000Z");
   store_->SetUsageMeter(nullptr);
 }
 

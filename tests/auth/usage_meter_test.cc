@@ -168,7 +168,7 @@ TEST(UsageMeterTest, UsageJsonShape) {
   c.last_used_at_us = kT0;
   c.key_id = "";
   o = boost::json::parse(UsageJson(c)).as_object();
-  EXPECT_EQ(o.at("last_used_at").as_string(), "2027-01-15T08:00:00Z");
+  EXPECT_EQ(o.at("last_used_at").as_string(), "2027-01-15T08:00:00.000000Z");
   EXPECT_FALSE(o.contains("key_id")) << "project sums have no key";
 }
 

@@ -44,11 +44,6 @@ TEST(StoredRecordTest, RetractionAndIdempotencyRoundTrip) {
   EXPECT_FALSE(DecodeIdempotencyRecord("\x01"));
 }
 
-TEST(StoredRecordTest, Rfc3339Micros) {
-  EXPECT_EQ(FormatRfc3339Micros(0), "1970-01-01T00:00:00.000000Z");
-  EXPECT_EQ(FormatRfc3339Micros(1795384282123456), "2026-11-22T21:51:22.123456Z");
-}
-
 TEST(StoredRecordTest, AssertionJsonIsValidAndComplete) {
   NewAssertion a;
   a.id = "abc";

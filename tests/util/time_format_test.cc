@@ -1,8 +1,8 @@
-#include "api/time_format.h"
+#include "util/time_format.h"
 
 #include <gtest/gtest.h>
 
-namespace stemedb::api {
+namespace stemedb {
 namespace {
 
 TEST(TimeFormatTest, ParsesUtcWithoutFraction) {
@@ -52,6 +52,18 @@ TEST(TimeFormatTest, FormatsUtcWithMicros) {
   EXPECT_EQ(FormatRfc3339(-1), "1969-12-31T23:59:59.999999Z");
 }
 
+TEST(TimeFormatTest, AppendsToWhatIsThere) {
+  std::string out = "at ";
+  AppendRfc3339(&out, 1795384282123456);
+  EXPECT_EQ(out, "at 2026-11-22T21:51:22.123456Z");
+  out.clear();
+  AppendRfc3339(&out, -62167219200000000);  // the first instant of year 0000
+  EXPECT_EQ(out, "0000-01-01T00:00:00.000000Z");
+  out.clear();
+  AppendRfc3339(&out, 253402300799999999);
+  EXPECT_EQ(out, "9999-12-31T23:59:59.999999Z");
+}
+
 TEST(TimeFormatTest, RoundTrips) {
   for (int64_t us : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{951782400000000},
                      int64_t{1795361902123456}, int64_t{253402300799999999}}) {
@@ -60,4 +72,4 @@ TEST(TimeFormatTest, RoundTrips) {
 }
 
 }  // namespace
-}  // namespace stemedb::api
+}  // namespace stemedb

@@ -12,6 +12,8 @@
 // round-trip through ParseRfc3339 exactly.
 //
 // Pure functions; thread-safe; no allocation except the returned string.
+// One implementation for the whole server: api/ (replies, as_of), engine/
+// (stored recorded_at) and auth/ (key and audit times) all format here.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-namespace stemedb::api {
+namespace stemedb {
 
 // Microseconds since the Unix epoch (UTC) of `text`, or nullopt if `text` is
 // not an RFC 3339 date-time (wrong shape, month 13, Feb 30, hour 24,
@@ -29,5 +31,7 @@ std::optional<int64_t> ParseRfc3339(std::string_view text);
 // "YYYY-MM-DDTHH:MM:SS.ffffffZ" for `us` microseconds since the epoch.
 // REQUIRES: the instant lies in years 0000..9999.
 std::string FormatRfc3339(int64_t us);
+// The same 27 characters appended to *out (no temporary; on the write path).
+void AppendRfc3339(std::string* out, int64_t us);
 
-}  // namespace stemedb::api
+}  // namespace stemedb
