@@ -237,7 +237,13 @@ void BM_ReplayAfterCrash(benchmark::State& state) {
     state.ResumeTiming();
   }
 }
-BENCHMARK(BM_ReplayAfterCrash)->Arg(64)->Arg(256)->Arg(1024)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_ReplayAfterCrash)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace stemedb::engine

@@ -34,9 +34,9 @@ std::string QueryEscape(std::string_view text) {
   return out;
 }
 
-const std::vector<std::string> kUsageColumns = {"key_id",   "project",   "requests",
-                                                "assertions_written", "bytes_in",
-                                                "bytes_out", "rate_limited", "last_used_at"};
+const std::vector<std::string> kUsageColumns = {
+    "key_id",   "project",   "requests",     "assertions_written",
+    "bytes_in", "bytes_out", "rate_limited", "last_used_at"};
 
 }  // namespace
 
@@ -139,8 +139,8 @@ int RunHealthCommand(const GlobalOptions& options, const std::vector<std::string
     std::cout << json::serialize(report) << "\n";
   } else {
     std::cout << "url:   " << options.url << "\nlive:  " << (health->status == 200 ? "yes" : "no")
-              << " " << health->body << "\nready: " << (ready->status == 200 ? "yes" : "no")
-              << " " << ready->body << "\n";
+              << " " << health->body << "\nready: " << (ready->status == 200 ? "yes" : "no") << " "
+              << ready->body << "\n";
   }
   return ready->status == 200 ? kExitOk : kExitFailed;
 }

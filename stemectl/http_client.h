@@ -44,9 +44,9 @@ class HttpClient {
 
   // `target` is path + query ("/v1/query?subject=a"). Headers are sent as
   // given; Content-Type defaults to application/json when body is non-empty.
-  Result<HttpResponse> Request(std::string_view method, std::string_view target,
-                               std::string_view body = {},
-                               const std::vector<std::pair<std::string, std::string>>& headers = {});
+  Result<HttpResponse> Request(
+      std::string_view method, std::string_view target, std::string_view body = {},
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   // Streams a GET response body to `sink` chunk by chunk (bounded memory;
   // backups). Returns the response with an empty body. A sink returning a

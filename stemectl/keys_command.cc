@@ -24,9 +24,8 @@ const char* kKeysUsage =
     "         [--role R] [--rate-limit R/s,B] [--rotate] [--namespace NS]\n"
     "The admin key is read from $STEMEDB_ADMIN_KEY.\n";
 
-const std::vector<std::string> kKeyColumns = {"key_id",     "label",        "role",
-                                              "project",    "created_at",   "last_used_at",
-                                              "expires_at", "revoked"};
+const std::vector<std::string> kKeyColumns = {
+    "key_id", "label", "role", "project", "created_at", "last_used_at", "expires_at", "revoked"};
 
 // Parses `args` (after the subcommand) with `desc`; positional names in order.
 bool Parse(const std::vector<std::string>& args, po::options_description& desc,
@@ -89,14 +88,12 @@ int List(ApiClient& api, const std::vector<std::string>& args) {
       continue;
     }
     const json::value* revoked = object.if_contains("revoked");
-    if (!vm["include-revoked"].as<bool>() && revoked && revoked->is_bool() &&
-        revoked->as_bool()) {
+    if (!vm["include-revoked"].as<bool>() && revoked && revoked->is_bool() && revoked->as_bool()) {
       continue;
     }
     shown.push_back(key);
   }
-  PrintObjects(std::cout, api.options().output, json::object{{"keys", shown}}, shown,
-               kKeyColumns);
+  PrintObjects(std::cout, api.options().output, json::object{{"keys", shown}}, shown, kKeyColumns);
   return kExitOk;
 }
 
@@ -147,7 +144,8 @@ int Provision(ApiClient& api, const std::vector<std::string>& args) {
   options.sink.namespace_name = vm["namespace"].as<std::string>();
   int sinks = 0;
   if (vm.count("out-dir")) options.sink.out_dir = vm["out-dir"].as<std::string>(), ++sinks;
-  if (vm.count("k8s-secrets")) options.sink.secrets_dir = vm["k8s-secrets"].as<std::string>(), ++sinks;
+  if (vm.count("k8s-secrets"))
+    options.sink.secrets_dir = vm["k8s-secrets"].as<std::string>(), ++sinks;
   if (vm.count("exec")) options.sink.exec = vm["exec"].as<std::string>(), ++sinks;
   if (sinks != 1) {
     return ReportError("give exactly one of --out-dir, --k8s-secrets, --exec", kExitUsage);
@@ -169,10 +167,11 @@ int Provision(ApiClient& api, const std::vector<std::string>& args) {
     if (!o.error.empty()) row["error"] = o.error;
     rows.push_back(std::move(row));
   }
-  json::object summary{{"created", created}, {"skipped", skipped}, {"rotated", rotated},
-                       {"failed", failed}};
-  PrintObjects(std::cout, api.options().output, json::object{{"projects", rows}, {"summary", summary}},
-               rows, {"project", "action", "key_id", "error"});
+  json::object summary{
+      {"created", created}, {"skipped", skipped}, {"rotated", rotated}, {"failed", failed}};
+  PrintObjects(std::cout, api.options().output,
+               json::object{{"projects", rows}, {"summary", summary}}, rows,
+               {"project", "action", "key_id", "error"});
   if (api.options().output == OutputFormat::kTable) {
     std::cout << "created " << created << ", skipped " << skipped << ", rotated " << rotated
               << ", failed " << failed << "\n";

@@ -139,8 +139,7 @@ Status Deliver(const KeySink& sink, const std::string& project, const std::strin
     return WriteFileAtomically(env, SinkPath(sink, project),
                                SecretManifest(project, key, key_id, sink.namespace_name), 0600);
   }
-  return RunWithStdin(sink.exec, key,
-                      {"STEMEDB_PROJECT=" + project, "STEMEDB_KEY_ID=" + key_id});
+  return RunWithStdin(sink.exec, key, {"STEMEDB_PROJECT=" + project, "STEMEDB_KEY_ID=" + key_id});
 }
 
 // Active keys by label, for the projects we manage.
@@ -206,8 +205,8 @@ std::vector<ProvisionOutcome> ProvisionProjects(ApiClient& api,
     const std::string label = Label(project);
     auto found = existing->find(label);
     const std::string sink_path = SinkPath(options.sink, project);
-    const bool undelivered = found != existing->end() && !sink_path.empty() &&
-                             !Env::Default()->FileExists(sink_path);
+    const bool undelivered =
+        found != existing->end() && !sink_path.empty() && !Env::Default()->FileExists(sink_path);
     Result<Issued> issued = Status::NotFound("no key issued");
     if (found != existing->end() && !options.rotate && !undelivered) {
       outcomes.push_back({project, "skipped", found->second, ""});

@@ -42,8 +42,8 @@ void Print(const GlobalOptions& options, const std::string& dir, const wal::WalV
   std::cout << "segments: " << r.segments << "\nrecords:  " << r.records
             << "\nlsn:      " << r.first_lsn.value() << ".." << r.last_lsn.value() << "\n";
   if (r.repaired) {
-    std::cout << "repaired: " << r.bad_file << " truncated at offset " << r.truncated_offset
-              << ", " << r.bytes_moved_aside << " bytes kept in " << r.bad_file << ".broken\n";
+    std::cout << "repaired: " << r.bad_file << " truncated at offset " << r.truncated_offset << ", "
+              << r.bytes_moved_aside << " bytes kept in " << r.bad_file << ".broken\n";
   } else if (r.damaged) {
     std::cout << "first bad record: " << r.bad_file << " offset " << r.bad_offset << ": "
               << r.bad_reason << "\n"

@@ -129,9 +129,7 @@ class EnvWrapper : public Env {
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
     return target_->LockFile(p);
   }
-  Result<uint64_t> GetFreeSpace(const std::string& p) override {
-    return target_->GetFreeSpace(p);
-  }
+  Result<uint64_t> GetFreeSpace(const std::string& p) override { return target_->GetFreeSpace(p); }
   Status SetPermissions(const std::string& p, uint32_t mode) override {
     return target_->SetPermissions(p, mode);
   }

@@ -9,18 +9,30 @@ namespace {
 
 const char* CodeName(Status::Code code) {
   switch (code) {
-    case Status::Code::kOk: return "OK";
-    case Status::Code::kNotFound: return "NotFound";
-    case Status::Code::kCorruption: return "Corruption";
-    case Status::Code::kInvalidArgument: return "InvalidArgument";
-    case Status::Code::kIOError: return "IOError";
-    case Status::Code::kNoSpace: return "NoSpace";
-    case Status::Code::kUnavailable: return "Unavailable";
-    case Status::Code::kConflict: return "Conflict";
-    case Status::Code::kFailed: return "Failed";
-    case Status::Code::kBusy: return "Busy";
-    case Status::Code::kPermissionDenied: return "PermissionDenied";
-    case Status::Code::kUnauthenticated: return "Unauthenticated";
+    case Status::Code::kOk:
+      return "OK";
+    case Status::Code::kNotFound:
+      return "NotFound";
+    case Status::Code::kCorruption:
+      return "Corruption";
+    case Status::Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Status::Code::kIOError:
+      return "IOError";
+    case Status::Code::kNoSpace:
+      return "NoSpace";
+    case Status::Code::kUnavailable:
+      return "Unavailable";
+    case Status::Code::kConflict:
+      return "Conflict";
+    case Status::Code::kFailed:
+      return "Failed";
+    case Status::Code::kBusy:
+      return "Busy";
+    case Status::Code::kPermissionDenied:
+      return "PermissionDenied";
+    case Status::Code::kUnauthenticated:
+      return "Unauthenticated";
   }
   return "Unknown";
 }

@@ -23,17 +23,17 @@ class [[nodiscard]] Status {
   // Codes are stable: api/error_mapping.cc maps each one to a SPEC §4 error.
   enum class Code : unsigned char {
     kOk = 0,
-    kNotFound,         // the thing asked for does not exist (404)
-    kCorruption,       // bytes on disk fail a checksum or framing check
-    kInvalidArgument,  // caller error: bad field, bad option (400)
-    kIOError,          // the OS said no (EIO, EACCES, ...)
-    kNoSpace,          // ENOSPC or below the free-space floor (507)
-    kUnavailable,      // transient: replaying, shutting down, overloaded (503)
-    kConflict,         // idempotency key reuse with another body, etc. (409)
-    kFailed,           // fail-stopped component (WAL after a sync error)
-    kBusy,             // a lock is held by someone else (data dir lock)
-    kPermissionDenied, // authenticated but not allowed (403)
-    kUnauthenticated,  // no or bad credentials (401)
+    kNotFound,          // the thing asked for does not exist (404)
+    kCorruption,        // bytes on disk fail a checksum or framing check
+    kInvalidArgument,   // caller error: bad field, bad option (400)
+    kIOError,           // the OS said no (EIO, EACCES, ...)
+    kNoSpace,           // ENOSPC or below the free-space floor (507)
+    kUnavailable,       // transient: replaying, shutting down, overloaded (503)
+    kConflict,          // idempotency key reuse with another body, etc. (409)
+    kFailed,            // fail-stopped component (WAL after a sync error)
+    kBusy,              // a lock is held by someone else (data dir lock)
+    kPermissionDenied,  // authenticated but not allowed (403)
+    kUnauthenticated,   // no or bad credentials (401)
   };
 
   Status() noexcept = default;
@@ -91,10 +91,10 @@ template <class T>
 using Result = boost::system::result<T, Status>;
 
 // Propagates a non-OK Status out of the current function.
-#define STEMEDB_RETURN_IF_ERROR(expr)        \
-  do {                                       \
-    ::stemedb::Status _st = (expr);          \
-    if (!_st.ok()) return _st;               \
+#define STEMEDB_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::stemedb::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 }  // namespace stemedb

@@ -48,10 +48,10 @@
 //   while *preallocating* a new segment, or from the write(2) of a group
 //   (the partly written group is truncated away again), the appends of that
 //   group fail with NoSpace (they get no LSN) and later appends retry, so
-//   writes resume by themselves when space returns. A failed fsync of the directory at rotation (the new
-//   segment's name would not be durable) fail-stops like a failed fdatasync.
-//   Records of the failed group may be on disk after a restart: they were
-//   never acknowledged, so they may be present or absent, never corrupt.
+//   writes resume by themselves when space returns. A failed fsync of the directory at rotation
+//   (the new segment's name would not be durable) fail-stops like a failed fdatasync. Records of
+//   the failed group may be on disk after a restart: they were never acknowledged, so they may be
+//   present or absent, never corrupt.
 //
 // THREAD-SAFETY
 //   Append*, last_lsn, healthy, stats may be called from any thread

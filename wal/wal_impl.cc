@@ -189,8 +189,7 @@ void WalImpl::ProcessBatch(std::vector<Pending>& batch) {
   }
 }
 
-void WalImpl::ReportGroup(std::vector<Pending>& batch, size_t begin, size_t end,
-                          const Status& s) {
+void WalImpl::ReportGroup(std::vector<Pending>& batch, size_t begin, size_t end, const Status& s) {
   for (size_t k = begin; k < end; k++) {
     Pending& p = batch[k];
     if (p.payload.size() > kMaxRecordPayload) {

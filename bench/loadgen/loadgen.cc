@@ -8,13 +8,13 @@
 //
 //   stemedb_loadgen --target stemedb --port 18180 --workload assert
 //       --connections 64 --duration 10      (key from $STEMEDB_KEY or --key)
+#include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -55,8 +55,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(asio::io_context& io, const tcp::resolver::results_type& endpoints,
              const WorkloadOptions& options, uint32_t index, const RunPlan& plan,
              ConnectionStats& stats)
-      : socket_(io), endpoints_(endpoints), workload_(options, index), target_(options.target),
-        plan_(plan), stats_(stats) {}
+      : socket_(io),
+        endpoints_(endpoints),
+        workload_(options, index),
+        target_(options.target),
+        plan_(plan),
+        stats_(stats) {}
 
   void Start() {
     asio::async_connect(socket_, endpoints_,
@@ -91,28 +95,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
                        if (ec) return self->Fail("read: " + ec.message());
                        bool ok = self->response_.result_int() == self->workload_.expected_status();
                        self->Done(ok, self->response_.body(),
-                                  ok ? "" : "HTTP " + std::to_string(self->response_.result_int()) +
-                                                " " + self->response_.body().substr(0, 200));
+                                  ok ? ""
+                                     : "HTTP " + std::to_string(self->response_.result_int()) +
+                                           " " + self->response_.body().substr(0, 200));
                      });
   }
 
   void ReadRedisLine() {
-    asio::async_read_until(
-        socket_, asio::dynamic_buffer(redis_), "\r\n",
-        [self = shared_from_this()](beast::error_code ec, size_t line_end) {
-          if (ec) return self->Fail("read: " + ec.message());
-          std::string line = self->redis_.substr(0, line_end - 2);
-          if (line.empty() || line[0] == '-') {
-            self->redis_.erase(0, line_end);
-            return self->Done(false, "", "redis: " + line);
-          }
-          if (line[0] != '$' || line == "$-1") {
-            self->redis_.erase(0, line_end);
-            return self->Done(line != "$-1", "", "redis: missing key");
-          }
-          size_t need = line_end + std::stoul(line.substr(1)) + 2;
-          self->ReadRedisBulk(need);
-        });
+    asio::async_read_until(socket_, asio::dynamic_buffer(redis_), "\r\n",
+                           [self = shared_from_this()](beast::error_code ec, size_t line_end) {
+                             if (ec) return self->Fail("read: " + ec.message());
+                             std::string line = self->redis_.substr(0, line_end - 2);
+                             if (line.empty() || line[0] == '-') {
+                               self->redis_.erase(0, line_end);
+                               return self->Done(false, "", "redis: " + line);
+                             }
+                             if (line[0] != '$' || line == "$-1") {
+                               self->redis_.erase(0, line_end);
+                               return self->Done(line != "$-1", "", "redis: missing key");
+                             }
+                             size_t need = line_end + std::stoul(line.substr(1)) + 2;
+                             self->ReadRedisBulk(need);
+                           });
   }
 
   void ReadRedisBulk(size_t need) {
@@ -120,7 +124,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       redis_.erase(0, need);
       return Done(true, "", "");
     }
-    asio::async_read(socket_, asio::dynamic_buffer(redis_), asio::transfer_exactly(need - redis_.size()),
+    asio::async_read(socket_, asio::dynamic_buffer(redis_),
+                     asio::transfer_exactly(need - redis_.size()),
                      [self = shared_from_this(), need](beast::error_code ec, size_t) {
                        if (ec) return self->Fail("read: " + ec.message());
                        self->ReadRedisBulk(need);
@@ -196,8 +201,8 @@ int main(int argc, char** argv) {
   std::string target, workload, host, port, key;
   size_t connections, threads, value_bytes, batch, preload;
   double duration, warmup;
-  desc.add_options()("help", "this text")(
-      "target", po::value(&target)->default_value("stemedb"), "stemedb | etcd | redis")(
+  desc.add_options()("help", "this text")("target", po::value(&target)->default_value("stemedb"),
+                                          "stemedb | etcd | redis")(
       "workload", po::value(&workload)->default_value("assert"),
       "stemedb: assert|batch|get|query; etcd: put|txn|get; redis: set|mset|get")(
       "host", po::value(&host)->default_value("127.0.0.1"), "")(
@@ -224,8 +229,9 @@ int main(int argc, char** argv) {
   }
   if (key.empty() && std::getenv("STEMEDB_KEY")) key = std::getenv("STEMEDB_KEY");
   WorkloadOptions options;
-  options.target = target == "etcd" ? Target::kEtcd : target == "redis" ? Target::kRedis
-                                                                          : Target::kStemeDb;
+  options.target = target == "etcd"    ? Target::kEtcd
+                   : target == "redis" ? Target::kRedis
+                                       : Target::kStemeDb;
   options.name = workload;
   options.host = host;
   options.api_key = key;
@@ -260,10 +266,10 @@ int main(int argc, char** argv) {
       options.read_keys = keys;
     }
     const auto start = Clock::now();
-    RunPlan plan{start + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>(warmup)),
-                 start + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>(warmup + duration))};
+    RunPlan plan{
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup)),
+        start + std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::duration<double>(warmup + duration))};
     auto stats = Run(options, port, connections, threads, plan);
     std::vector<uint64_t> all;
     uint64_t requests = 0, errors = 0;

@@ -28,8 +28,7 @@ std::string Resp(const std::vector<std::string>& parts) {
 Workload::Workload(const WorkloadOptions& options, uint32_t connection_index)
     : options_(options), connection_(connection_index), rng_(connection_index * 7919 + 17) {
   const std::string& w = options_.name;
-  writes_ = w == "assert" || w == "batch" || w == "put" || w == "set" || w == "txn" ||
-            w == "mset";
+  writes_ = w == "assert" || w == "batch" || w == "put" || w == "set" || w == "txn" || w == "mset";
   if (options_.target == Target::kStemeDb && writes_) expected_status_ = 201;
   if (!writes_ && (!options_.read_keys || options_.read_keys->empty())) {
     throw std::invalid_argument("read workload needs preloaded keys");
@@ -46,8 +45,8 @@ std::string Workload::HttpRequest(const std::string& method, const std::string& 
   std::string r = method + " " + target + " HTTP/1.1\r\nHost: " + options_.host + "\r\n";
   if (!options_.api_key.empty()) r += "X-API-Key: " + options_.api_key + "\r\n";
   if (!body.empty() || method == "POST") {
-    r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n";
+    r +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   r += "\r\n" + body;
   return r;
@@ -100,7 +99,8 @@ const std::string& Workload::NextRequest() {
           puts.push_back(json::object{
               {"requestPut", json::object{{"key", Base64(k)}, {"value", Base64(Value(seq))}}}});
         }
-        request_ = HttpRequest("POST", "/v3/kv/txn", json::serialize(json::object{{"success", puts}}));
+        request_ =
+            HttpRequest("POST", "/v3/kv/txn", json::serialize(json::object{{"success", puts}}));
       } else if (w == "get") {
         request_ = HttpRequest("POST", "/v3/kv/range",
                                json::serialize(json::object{{"key", Base64(pick())}}));

@@ -17,9 +17,9 @@ struct WorkloadOptions {
   Target target = Target::kStemeDb;
   std::string name = "assert";  // assert | batch | get | query (StemeDB); put | get (etcd, Redis)
   std::string host = "127.0.0.1";
-  std::string api_key;          // StemeDB
-  size_t value_bytes = 100;     // payload size of each written value
-  size_t batch_size = 100;      // assertions per batch request
+  std::string api_key;       // StemeDB
+  size_t value_bytes = 100;  // payload size of each written value
+  size_t batch_size = 100;   // assertions per batch request
   // Keys/ids/subjects written by the preload phase, read by read workloads.
   std::shared_ptr<const std::vector<std::string>> read_keys;
 };

@@ -29,8 +29,8 @@ enum Caller {
   kAdmin,
   kCallerCount
 };
-const char* const kCallerNames[] = {"no key",   "malformed key",   "unknown key",
-                                    "revoked",  "rotated-away",    "read_only of alpha",
+const char* const kCallerNames[] = {"no key",          "malformed key",  "unknown key",
+                                    "revoked",         "rotated-away",   "read_only of alpha",
                                     "writer of alpha", "writer of beta", "admin"};
 
 struct Request {
@@ -112,7 +112,10 @@ TEST_F(AuthMatrixTest, EveryRouteTimesEveryCaller) {
     int read_only, writer_a, writer_b, admin;
   };
   std::vector<Route> routes = {
-      {"POST /v1/assert", [&](Caller c) { return Request{"POST", "/v1/assert" + proj(c), assertion("m")}; },
+      {"POST /v1/assert",
+       [&](Caller c) {
+         return Request{"POST", "/v1/assert" + proj(c), assertion("m")};
+       },
        403, 201, 201, 201},
       {"POST /v1/assert/batch",
        [&](Caller c) {
@@ -127,7 +130,9 @@ TEST_F(AuthMatrixTest, EveryRouteTimesEveryCaller) {
        },
        403, 201, 404, 201},
       {"GET /v1/assertions/{alpha's id}",
-       [&](Caller c) { return Request{"GET", "/v1/assertions/" + secret_id_ + proj(c), ""}; },
+       [&](Caller c) {
+         return Request{"GET", "/v1/assertions/" + secret_id_ + proj(c), ""};
+       },
        200, 200, 404, 200},
       {"GET /v1/query",
        [&](Caller c) {
@@ -151,30 +156,47 @@ TEST_F(AuthMatrixTest, EveryRouteTimesEveryCaller) {
                             {"public_key", "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}})};
        },
        403, 201, 201, 201},
-      {"GET /v1/usage", [&](Caller) { return Request{"GET", "/v1/usage", ""}; }, 200, 200, 200,
-       200},
+      {"GET /v1/usage",
+       [&](Caller) {
+         return Request{"GET", "/v1/usage", ""};
+       },
+       200, 200, 200, 200},
       {"POST /v1/admin/api-keys",
        [&](Caller) {
          return Request{"POST", "/v1/admin/api-keys",
                         R"({"label":"m","role":"read_only","project":"alpha"})"};
        },
        403, 403, 403, 201},
-      {"GET /v1/admin/api-keys", [&](Caller) { return Request{"GET", "/v1/admin/api-keys", ""}; },
+      {"GET /v1/admin/api-keys",
+       [&](Caller) {
+         return Request{"GET", "/v1/admin/api-keys", ""};
+       },
        403, 403, 403, 200},
       {"DELETE /v1/admin/api-keys/{id}",
-       [&](Caller) { return Request{"DELETE", "/v1/admin/api-keys/" + FreshKeyId(), ""}; }, 403,
-       403, 403, 200},
+       [&](Caller) {
+         return Request{"DELETE", "/v1/admin/api-keys/" + FreshKeyId(), ""};
+       },
+       403, 403, 403, 200},
       {"POST /v1/admin/api-keys/{id}/rotate",
        [&](Caller) {
          return Request{"POST", "/v1/admin/api-keys/" + FreshKeyId() + "/rotate", "{}"};
        },
        403, 403, 403, 201},
-      {"GET /v1/admin/usage", [&](Caller) { return Request{"GET", "/v1/admin/usage", ""}; }, 403,
-       403, 403, 200},
-      {"GET /v1/admin/audit", [&](Caller) { return Request{"GET", "/v1/admin/audit", ""}; }, 403,
-       403, 403, 200},
-      {"GET /v1/admin/backup", [&](Caller) { return Request{"GET", "/v1/admin/backup", ""}; }, 403,
-       403, 403, 200},
+      {"GET /v1/admin/usage",
+       [&](Caller) {
+         return Request{"GET", "/v1/admin/usage", ""};
+       },
+       403, 403, 403, 200},
+      {"GET /v1/admin/audit",
+       [&](Caller) {
+         return Request{"GET", "/v1/admin/audit", ""};
+       },
+       403, 403, 403, 200},
+      {"GET /v1/admin/backup",
+       [&](Caller) {
+         return Request{"GET", "/v1/admin/backup", ""};
+       },
+       403, 403, 403, 200},
   };
 
   int cells = 0;
@@ -183,11 +205,20 @@ TEST_F(AuthMatrixTest, EveryRouteTimesEveryCaller) {
       Caller who = static_cast<Caller>(c);
       int want = 401;
       switch (who) {
-        case kReadOnlyA: want = route.read_only; break;
-        case kWriterA: want = route.writer_a; break;
-        case kWriterB: want = route.writer_b; break;
-        case kAdmin: want = route.admin; break;
-        default: break;
+        case kReadOnlyA:
+          want = route.read_only;
+          break;
+        case kWriterA:
+          want = route.writer_a;
+          break;
+        case kWriterB:
+          want = route.writer_b;
+          break;
+        case kAdmin:
+          want = route.admin;
+          break;
+        default:
+          break;
       }
       HttpResponse res = Call(who, route.make(who));
       ++cells;

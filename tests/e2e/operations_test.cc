@@ -113,8 +113,8 @@ TEST_F(OperationsTest, UsageCountersAreExactAndSurviveRestartAndKill9) {
   CheckUsage(key->key, &want, "after kill -9");
 
   // The admin view sums the project.
-  auto admin = http_->Request("GET", "/v1/admin/usage?project=metered", "",
-                              Auth(server_.root_key()));
+  auto admin =
+      http_->Request("GET", "/v1/admin/usage?project=metered", "", Auth(server_.root_key()));
   ASSERT_TRUE(admin && admin->status == 200) << Describe(admin);
   json::value a = ParseJson(admin->body);
   ASSERT_TRUE(a.is_object() && a.as_object().contains("projects")) << admin->body;
@@ -147,8 +147,8 @@ TEST_F(OperationsTest, NoisyKeyIsLimitedWhileAnotherProjectKeepsWriting) {
   http_ = server_.Client();
   json::object req{
       {"label", "noisy"}, {"role", "write_agent"}, {"project", "noisy"}, {"rate_limit", "5/s,5"}};
-  auto created = http_->Request("POST", "/v1/admin/api-keys", Serialize(req),
-                                Auth(server_.root_key()));
+  auto created =
+      http_->Request("POST", "/v1/admin/api-keys", Serialize(req), Auth(server_.root_key()));
   ASSERT_TRUE(created && created->status == 201) << Describe(created);
   const std::string noisy = Str(ParseJson(created->body), "key");
   auto quiet = CreateKey(*http_, server_.root_key(), "quiet", "write_agent");
@@ -185,8 +185,7 @@ TEST_F(OperationsTest, NoisyKeyIsLimitedWhileAnotherProjectKeepsWriting) {
   }
   stop = true;
   hammer.join();
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(quiet_other, 0) << "the quiet project was refused while another was limited";
   EXPECT_GT(quiet_ok, 10);
   EXPECT_GT(noisy_limited.load(), 0);
@@ -224,14 +223,15 @@ TEST_F(OperationsTest, MetricsAreValidPrometheusTextWithEverySpecName) {
     auto r = PostAssertion(*http_, key->key, Assertion("s", "p", i, "a"));
     ASSERT_TRUE(r && r->status == 201) << Describe(r);
   }
-  ASSERT_TRUE(http_->Request("GET", "/v1/assertions/0123456789abcdef0123456789abcdef", "",
-                             Auth(key->key)));
+  ASSERT_TRUE(
+      http_->Request("GET", "/v1/assertions/0123456789abcdef0123456789abcdef", "", Auth(key->key)));
   auto m = http_->Request("GET", "/metrics", "", {});
   ASSERT_TRUE(m && m->status == 200) << Describe(m);
   EXPECT_NE(m->Header("Content-Type").find("text/plain"), std::string::npos);
 
   // Every line: a comment (# HELP / # TYPE) or `name{labels} value`.
-  std::regex sample(R"re(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)( -?[0-9]+)?$)re");
+  std::regex sample(
+      R"re(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)( -?[0-9]+)?$)re");
   std::set<std::string> names;
   std::istringstream lines(m->body);
   std::string l;
@@ -254,10 +254,10 @@ TEST_F(OperationsTest, MetricsAreValidPrometheusTextWithEverySpecName) {
        {"stemedb_http_requests_total", "stemedb_http_request_duration_seconds",
         "stemedb_wal_fsync_latency_seconds", "stemedb_wal_bytes_written_total",
         "stemedb_wal_group_commit_records", "stemedb_wal_replay_seconds", "stemedb_applied_lsn",
-        "stemedb_assertions_written_total", "stemedb_rate_limited_total",
-        "stemedb_disk_free_bytes", "stemedb_build_info", "stemedb_rocksdb_pending_compaction_bytes",
-        "stemedb_rocksdb_live_sst_bytes", "stemedb_rocksdb_memtable_bytes", "process_cpu_seconds_total",
-        "process_resident_memory_bytes", "process_open_fds"}) {
+        "stemedb_assertions_written_total", "stemedb_rate_limited_total", "stemedb_disk_free_bytes",
+        "stemedb_build_info", "stemedb_rocksdb_pending_compaction_bytes",
+        "stemedb_rocksdb_live_sst_bytes", "stemedb_rocksdb_memtable_bytes",
+        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"}) {
     EXPECT_EQ(names.count(name), 1u) << "missing metric " << name;
   }
   EXPECT_NE(m->body.find("stemedb_assertions_written_total{project=\"metrics\"} 7"),
@@ -268,8 +268,7 @@ TEST_F(OperationsTest, MetricsAreValidPrometheusTextWithEverySpecName) {
   // fsync buckets span 50 µs .. 1 s.
   EXPECT_NE(m->body.find("stemedb_wal_fsync_latency_seconds_bucket{le=\"5e-05\"}"),
             std::string::npos);
-  EXPECT_NE(m->body.find("stemedb_wal_fsync_latency_seconds_bucket{le=\"1\"}"),
-            std::string::npos);
+  EXPECT_NE(m->body.find("stemedb_wal_fsync_latency_seconds_bucket{le=\"1\"}"), std::string::npos);
 }
 
 TEST_F(OperationsTest, RequestLogIsOneJsonObjectPerLineAndNeverHoldsAKeyOrBody) {
@@ -434,7 +433,8 @@ TEST_F(OperationsTest, EnospcOnWalWriteAnswers507AndLosesNothing) {
   int refused = 0;
   for (int i = 0; i < 200 && refused < 3; ++i) {
     std::string value = pad + std::to_string(i);
-    auto r = PostAssertion(*http_, key->key, Assertion("s", "p" + std::to_string(i), json::string(value), "a"));
+    auto r = PostAssertion(*http_, key->key,
+                           Assertion("s", "p" + std::to_string(i), json::string(value), "a"));
     ASSERT_TRUE(r) << Describe(r);
     if (r->status == 201) {
       ASSERT_EQ(refused, 0) << "a write was acknowledged after the disk filled";

@@ -127,8 +127,8 @@ void ReplaceAll(std::string* s, std::string_view from, const std::string& to) {
   }
 }
 
-const std::set<unsigned> kDocumentedStatus = {200, 201, 204, 400, 401, 403, 404, 405, 409,
-                                              413, 415, 429, 500, 503, 507};
+const std::set<unsigned> kDocumentedStatus = {200, 201, 204, 400, 401, 403, 404, 405,
+                                              409, 413, 415, 429, 500, 503, 507};
 
 void CheckReply(const api::Response& res) {
   unsigned status = res.result_int();

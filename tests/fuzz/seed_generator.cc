@@ -18,7 +18,8 @@ namespace {
 
 void WriteFile(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 std::string ReadFile(const fs::path& path) {
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
   fs::path corpus = argv[1];
   auto entries = Entries();
   for (size_t i = 0; i < entries.size(); ++i) {
-    WriteFile(corpus / "wal_entry" / ("entry-" + std::to_string(i)), engine::EncodeWalEntry(entries[i]));
+    WriteFile(corpus / "wal_entry" / ("entry-" + std::to_string(i)),
+              engine::EncodeWalEntry(entries[i]));
   }
 
   // A real segment: header, the three payloads, then a cut-down zero tail.

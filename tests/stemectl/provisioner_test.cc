@@ -45,8 +45,8 @@ TEST(ProjectsFile, EmptyFileIsNoProjects) {
 }
 
 TEST(SecretManifest, IsASecretNamedAfterTheProject) {
-  std::string yaml = SecretManifest("alpha", "steme_live_" + std::string(48, 'a'),
-                                    "0123456789abcdef", "apps");
+  std::string yaml =
+      SecretManifest("alpha", "steme_live_" + std::string(48, 'a'), "0123456789abcdef", "apps");
   EXPECT_NE(yaml.find("kind: Secret\n"), std::string::npos);
   EXPECT_NE(yaml.find("  name: stemedb-key-alpha\n"), std::string::npos);
   EXPECT_NE(yaml.find("  namespace: apps\n"), std::string::npos);

@@ -140,7 +140,8 @@ void ExpectKeysIsolated(ServerProcess& server, const std::map<std::string, std::
   auto http = server.Client();
   std::vector<std::pair<std::string, std::string>> ids;  // project -> assertion id
   for (const auto& [project, key] : keys) {
-    auto r = PostAssertion(*http, key, Assertion("s-" + project, "owner", json::string(project), "agent"));
+    auto r = PostAssertion(*http, key,
+                           Assertion("s-" + project, "owner", json::string(project), "agent"));
     ASSERT_TRUE(r && r->status == 201) << project << ": " << Describe(r);
     ids.emplace_back(project, std::string(ParseJson(r->body).as_object().at("id").as_string()));
   }
@@ -191,8 +192,8 @@ TEST_F(StemectlTest, ProvisionsAHundredProjectsOnceAndRerunCreatesNothing) {
   auto keys = KeysFromOutDir(out_dir, 100);
   ASSERT_EQ(keys.size(), 100u);
 
-  CtlRun second = RunCtl(server_, {"--output", "json", "keys", "provision", projects, "--out-dir",
-                                   out_dir});
+  CtlRun second =
+      RunCtl(server_, {"--output", "json", "keys", "provision", projects, "--out-dir", out_dir});
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
   json::value summary = ParseJson(second.out).as_object().at("summary");
   EXPECT_EQ(summary.as_object().at("created").as_int64(), 0) << second.out;
@@ -213,9 +214,10 @@ TEST_F(StemectlTest, RunInterruptedByKill9FinishesOnRerunWithoutDuplicates) {
   size_t delivered = 0;
   for (int i = 0; i < 20000 && delivered < 5; ++i) {
     std::this_thread::sleep_for(std::chrono::microseconds(500));
-    delivered = fs::exists(out_dir) ? static_cast<size_t>(std::distance(
-                                          fs::directory_iterator(out_dir), fs::directory_iterator{}))
-                                    : 0;
+    delivered = fs::exists(out_dir)
+                    ? static_cast<size_t>(
+                          std::distance(fs::directory_iterator(out_dir), fs::directory_iterator{}))
+                    : 0;
   }
   server_.Kill();
   CtlRun interrupted = run.Wait();
@@ -250,8 +252,8 @@ TEST_F(StemectlTest, RetriesRideThroughAServerRestart) {
 TEST_F(StemectlTest, SecretManifestsAndExecHookDeliverWorkingKeys) {
   std::string projects = WriteProjects(server_, 3);
   std::string secrets = server_.root() + "/secrets";
-  CtlRun k8s = RunCtl(server_, {"keys", "provision", projects, "--k8s-secrets", secrets,
-                                "--namespace", "apps"});
+  CtlRun k8s = RunCtl(
+      server_, {"keys", "provision", projects, "--k8s-secrets", secrets, "--namespace", "apps"});
   ASSERT_EQ(k8s.exit_code, 0) << k8s.out << k8s.err;
   std::map<std::string, std::string> keys;
   for (int i = 0; i < 3; ++i) {
@@ -277,8 +279,8 @@ TEST_F(StemectlTest, SecretManifestsAndExecHookDeliverWorkingKeys) {
                                         exec_dir + "/$STEMEDB_PROJECT"});
   EXPECT_EQ(failing.exit_code, 1) << failing.out << failing.err;
   EXPECT_FALSE(ActiveProjectKeys(server_).count("project-exec-b"));
-  CtlRun fixed = RunCtl(server_, {"keys", "provision", other, "--exec",
-                                  "cat > " + exec_dir + "/$STEMEDB_PROJECT"});
+  CtlRun fixed = RunCtl(
+      server_, {"keys", "provision", other, "--exec", "cat > " + exec_dir + "/$STEMEDB_PROJECT"});
   ASSERT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
   EXPECT_NE(fixed.out.find("created 1, skipped 1"), std::string::npos) << fixed.out;
   std::map<std::string, std::string> exec_keys = {{"exec-a", ReadFile(exec_dir + "/exec-a")},
@@ -288,8 +290,8 @@ TEST_F(StemectlTest, SecretManifestsAndExecHookDeliverWorkingKeys) {
 }
 
 TEST_F(StemectlTest, KeyLifecycleUsageAuditAndHealth) {
-  CtlRun created = RunCtl(server_, {"--output", "json", "keys", "create", "--label", "ci",
-                                    "--role", "read_only", "--project", "alpha"});
+  CtlRun created = RunCtl(server_, {"--output", "json", "keys", "create", "--label", "ci", "--role",
+                                    "read_only", "--project", "alpha"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   json::object key = ParseJson(created.out).as_object();
   std::string key_id(key.at("key_id").as_string());
@@ -311,8 +313,8 @@ TEST_F(StemectlTest, KeyLifecycleUsageAuditAndHealth) {
   EXPECT_TRUE(ParseJson(usage.out).is_object()) << usage.out;
   CtlRun health = RunCtl(server_, {"health"});
   EXPECT_EQ(health.exit_code, 0) << health.out << health.err;
-  CtlRun no_key = RunCtl(server_, {"keys", "list"}, {"STEMEDB_ADMIN_KEY=steme_live_" +
-                                                     std::string(48, '0')});
+  CtlRun no_key =
+      RunCtl(server_, {"keys", "list"}, {"STEMEDB_ADMIN_KEY=steme_live_" + std::string(48, '0')});
   EXPECT_EQ(no_key.exit_code, 4) << no_key.err;
   EXPECT_EQ(RunCtl(server_, {"keys", "frobnicate"}).exit_code, 2);
 }
@@ -325,8 +327,9 @@ TEST_F(StemectlTest, WalVerifyFindsTheFirstBadRecord) {
   auto key = CreateKey(*http, server_.root_key(), "alpha", "write_agent");
   ASSERT_TRUE(key);
   for (int i = 0; i < 400; ++i) {
-    auto r = PostAssertion(*http, key->key,
-                           Assertion("s" + std::to_string(i), "p", json::string(std::string(300, 'v')), "a"));
+    auto r = PostAssertion(
+        *http, key->key,
+        Assertion("s" + std::to_string(i), "p", json::string(std::string(300, 'v')), "a"));
     ASSERT_TRUE(r && r->status == 201) << Describe(r);
   }
   server_.Stop();
@@ -351,8 +354,7 @@ TEST_F(StemectlTest, WalVerifyFindsTheFirstBadRecord) {
   }
   CtlRun bad = RunCtl(server_, {"wal", "verify", wal_dir});
   EXPECT_EQ(bad.exit_code, 1) << bad.out;
-  EXPECT_NE(bad.out.find(fs::path(segments[0]).filename().string()), std::string::npos)
-      << bad.out;
+  EXPECT_NE(bad.out.find(fs::path(segments[0]).filename().string()), std::string::npos) << bad.out;
   EXPECT_NE(bad.out.find("offset"), std::string::npos) << bad.out;
 }
 

@@ -1,8 +1,8 @@
 #include "util/status.h"
 
-#include <cerrno>
-
 #include <gtest/gtest.h>
+
+#include <cerrno>
 
 namespace stemedb {
 namespace {
