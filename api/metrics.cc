@@ -191,18 +191,19 @@ class Metrics::Impl : public wal::WalProbe {
 
   // Family::Add takes the family's mutex; the hot path instead finds the
   // series under a shared lock and takes the exclusive lock only for a new
-  // label set (bounded by routes x methods x statuses).
-  template <class T, class... Args>
-  T& Series(Family<T>& family, std::unordered_map<std::string, T*>& cache, std::string key,
-            const prometheus::Labels& labels, Args&&... args) {
+  // label set (bounded by routes x methods x statuses). `labels()` builds
+  // the label map only then: a std::map per request was most of the cost.
+  template <class T, class MakeLabels, class... Args>
+  T& Series(Family<T>& family, std::unordered_map<std::string, T*>& cache, const std::string& key,
+            const MakeLabels& labels, Args&&... args) {
     {
       std::shared_lock lock(cache_mu_);
       auto it = cache.find(key);
       if (it != cache.end()) return *it->second;
     }
     std::unique_lock lock(cache_mu_);
-    auto [it, inserted] = cache.emplace(std::move(key), nullptr);
-    if (inserted) it->second = &family.Add(labels, std::forward<Args>(args)...);
+    auto [it, inserted] = cache.emplace(key, nullptr);
+    if (inserted) it->second = &family.Add(labels(), std::forward<Args>(args)...);
     return *it->second;
   }
 
@@ -295,37 +296,58 @@ wal::WalProbe* Metrics::wal_probe() { return impl_.get(); }
 
 void Metrics::ObserveRequest(std::string_view route, std::string_view method, unsigned status,
                              std::chrono::nanoseconds duration) {
-  std::string status_text = std::to_string(status);
-  std::string key;
-  key.reserve(route.size() + method.size() + 5);
-  key.append(route).append(1, '\0').append(method).append(1, '\0').append(status_text);
+  // Lookup keys in buffers of the calling (I/O) thread: no allocation once
+  // they have grown to the longest route.
+  thread_local std::string key;
+  char status_text[4] = {static_cast<char>('0' + status / 100 % 10),
+                         static_cast<char>('0' + status / 10 % 10),
+                         static_cast<char>('0' + status % 10), '\0'};
+  key.assign(route).append(1, '\0').append(method).append(1, '\0').append(status_text, 3);
+  impl_
+      ->Series(impl_->http_requests_, impl_->request_counters_, key,
+               [&] {
+                 return prometheus::Labels{{"route", std::string(route)},
+                                           {"method", std::string(method)},
+                                           {"status", std::string(status_text, 3)}};
+               })
+      .Increment();
+  key.assign(route);
   impl_
       ->Series(
-          impl_->http_requests_, impl_->request_counters_, std::move(key),
-          {{"route", std::string(route)}, {"method", std::string(method)}, {"status", status_text}})
-      .Increment();
-  impl_
-      ->Series(impl_->http_duration_, impl_->request_durations_, std::string(route),
-               {{"route", std::string(route)}}, RequestBuckets())
+          impl_->http_duration_, impl_->request_durations_, key,
+          [&] {
+            return prometheus::Labels{{"route", std::string(route)}};
+          },
+          RequestBuckets())
       .Observe(std::chrono::duration<double>(duration).count());
 }
 
 void Metrics::AddAssertionsWritten(std::string_view project, uint64_t count) {
   std::string label = impl_->ProjectLabel(project);
-  impl_->Series(impl_->assertions_, impl_->assertion_counters_, label, {{"project", label}})
+  impl_
+      ->Series(impl_->assertions_, impl_->assertion_counters_, label,
+               [&] {
+                 return prometheus::Labels{{"project", label}};
+               })
       .Increment(static_cast<double>(count));
 }
 
 void Metrics::AddRateLimited(std::string_view project) {
   std::string label = impl_->ProjectLabel(project);
-  impl_->Series(impl_->rate_limited_, impl_->rate_limited_counters_, label, {{"project", label}})
+  impl_
+      ->Series(impl_->rate_limited_, impl_->rate_limited_counters_, label,
+               [&] {
+                 return prometheus::Labels{{"project", label}};
+               })
       .Increment();
 }
 
 void Metrics::SetDiskFree(std::string_view volume, uint64_t bytes) {
   impl_
       ->Series(impl_->disk_free_, impl_->disk_gauges_, std::string(volume),
-               {{"volume", std::string(volume)}})
+               [&] {
+                 return prometheus::Labels{{"volume", std::string(volume)}};
+               })
       .Set(static_cast<double>(bytes));
 }
 

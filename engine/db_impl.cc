@@ -25,15 +25,31 @@ bool Supports(rocksdb::CompressionType t) {
   return std::find(all.begin(), all.end(), t) != all.end();
 }
 
+// How a column family is read: by whole key (Get) or only by range scans.
+enum class Access { kPointLookups, kScansOnly };
+
+Access AccessOf(std::string_view cf_name) {
+  // Index and time keys are only ever scanned (prefix ranges, SeekForPrev).
+  for (const char* scanned : {kCfIdxSubject, kCfIdxPredicate, kCfIdxAgent, kCfTimeIndex}) {
+    if (cf_name == scanned) return Access::kScansOnly;
+  }
+  return Access::kPointLookups;
+}
+
 rocksdb::ColumnFamilyOptions MakeCfOptions(const DatabaseOptions& o,
-                                           const std::shared_ptr<rocksdb::Cache>& cache) {
+                                           const std::shared_ptr<rocksdb::Cache>& cache,
+                                           Access access) {
   rocksdb::ColumnFamilyOptions cf;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
-  // Point lookups (assertion by id, id-collision checks, idempotency) are
-  // the hot path of apply; a whole-key bloom filter makes misses cheap.
-  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  t.whole_key_filtering = true;
+  if (access == Access::kPointLookups) {
+    // Point lookups (assertion by id, idempotency tokens, retraction
+    // targets) hit these: a whole-key bloom filter makes misses cheap. The
+    // scanned families get none: a filter nobody consults is only hashing
+    // work at every flush and compaction (~1/10 of their CPU).
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    t.whole_key_filtering = true;
+  }
   t.format_version = 5;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   cf.compaction_style = rocksdb::kCompactionStyleLevel;
@@ -66,11 +82,10 @@ rocksdb::DBOptions MakeDbOptions(const DatabaseOptions& o) {
 
 std::vector<rocksdb::ColumnFamilyDescriptor> Descriptors(const DatabaseOptions& o,
                                                          const std::shared_ptr<rocksdb::Cache>& c) {
-  const rocksdb::ColumnFamilyOptions cfo = MakeCfOptions(o, c);
   std::vector<rocksdb::ColumnFamilyDescriptor> d;
-  d.emplace_back(rocksdb::kDefaultColumnFamilyName, cfo);
+  d.emplace_back(rocksdb::kDefaultColumnFamilyName, MakeCfOptions(o, c, Access::kPointLookups));
   for (const char* name : kCfNames) {
-    d.emplace_back(name, cfo);
+    d.emplace_back(name, MakeCfOptions(o, c, AccessOf(name)));
     if (std::string_view(name) == kCfTimeIndex || std::string_view(name) == kCfAssertions) {
       // Time keys only grow (recorded_at is clamped, LSNs increase), and
       // assertion ids start with their creation time (api/router.cc NewId),

@@ -134,8 +134,11 @@ class DbImpl final : public Database {
 
   // Query helpers (db_read.cc).
   Lsn EffectiveAsOf(std::optional<Lsn> as_of) const;
-  Result<std::optional<AssertionRecord>> ReadRecord(const rocksdb::ReadOptions& ro,
-                                                    std::string_view id);
+  // Reads the record of `id` into *value (pinned: no copy out of the block
+  // cache or memtable) and decodes *record over it; false if there is none.
+  // *record is valid until *value is reset or destroyed.
+  Result<bool> ReadRecord(const rocksdb::ReadOptions& ro, std::string_view id,
+                          rocksdb::PinnableSlice* value, AssertionRecordView* record);
 
   void MaintenanceLoop();
   void StopMaintenance();

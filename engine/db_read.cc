@@ -63,25 +63,28 @@ Lsn DbImpl::EffectiveAsOf(std::optional<Lsn> as_of) const {
   return as_of && *as_of < now ? *as_of : now;
 }
 
-Result<std::optional<AssertionRecord>> DbImpl::ReadRecord(const rocksdb::ReadOptions& ro,
-                                                          std::string_view id) {
-  std::string v;
-  rocksdb::Status s = db_->Get(ro, cf(Cf::kAssertions), id, &v);
-  if (s.IsNotFound()) return std::optional<AssertionRecord>();
+Result<bool> DbImpl::ReadRecord(const rocksdb::ReadOptions& ro, std::string_view id,
+                                rocksdb::PinnableSlice* value, AssertionRecordView* record) {
+  value->Reset();
+  rocksdb::Status s = db_->Get(ro, cf(Cf::kAssertions), id, value);
+  if (s.IsNotFound()) return false;
   if (!s.ok()) return FromRocks(s, "read assertion");
-  Result<AssertionRecord> r = DecodeAssertionRecord(v);
-  if (!r) return r.error();
-  return std::optional<AssertionRecord>(std::move(*r));
+  if (!DecodeAssertionRecordView(std::string_view(value->data(), value->size()), record)) {
+    return Status::Corruption("assertion record " + std::string(id) + ": malformed");
+  }
+  return true;
 }
 
 Result<StoredAssertion> DbImpl::GetAssertion(std::string_view project, std::string_view id) {
   std::shared_lock<std::shared_mutex> open_lock(rocks_mu_);
   if (db_ == nullptr) return Status::Unavailable("database closed");
   const Lsn as_of = applied_lsn();
-  Result<std::optional<AssertionRecord>> r = ReadRecord(rocksdb::ReadOptions(), id);
-  if (!r) return r.error();
-  if (!*r || (*r)->project != project) return Status::NotFound("assertion not found");
-  return ToStored(id, std::move(**r), as_of);
+  rocksdb::PinnableSlice value;
+  AssertionRecordView r;
+  Result<bool> found = ReadRecord(rocksdb::ReadOptions(), id, &value, &r);
+  if (!found) return found.error();
+  if (!*found || r.project != project) return Status::NotFound("assertion not found");
+  return ToStored(id, r, as_of);
 }
 
 Result<StoredRetraction> DbImpl::GetRetraction(std::string_view project, std::string_view id) {
@@ -150,17 +153,19 @@ Result<QueryPage> DbImpl::Query(const QuerySpec& spec) {
   bool more = false;
   // Emits a record if it is visible; returns false to stop (page full and one
   // more result proven to exist).
+  rocksdb::PinnableSlice value;
+  AssertionRecordView record;
   auto emit = [&](const Candidate& c) -> Result<bool> {
-    Result<std::optional<AssertionRecord>> r = ReadRecord(ro, c.id);
-    if (!r) return r.error();
-    if (!*r) return Status::Corruption("index entry without assertion: " + c.id);
-    const bool retracted = (*r)->retracted_lsn.value() != 0 && (*r)->retracted_lsn <= as_of;
+    Result<bool> found = ReadRecord(ro, c.id, &value, &record);
+    if (!found) return found.error();
+    if (!*found) return Status::Corruption("index entry without assertion: " + c.id);
+    const bool retracted = record.retracted_lsn.value() != 0 && record.retracted_lsn <= as_of;
     if (!spec.history && retracted) return true;
     if (page.assertions.size() == spec.limit) {
       more = true;
       return false;
     }
-    page.assertions.push_back(ToStored(c.id, std::move(**r), as_of));
+    page.assertions.push_back(ToStored(c.id, record, as_of));
     last_emitted = c.key;
     return true;
   };
@@ -239,13 +244,15 @@ Result<std::vector<PredicateBeliefs>> DbImpl::Beliefs(std::string_view project,
   std::map<std::string, std::map<std::string, std::set<std::string>>> beliefs;
   std::string group;
   std::vector<std::string> ids;  // visible versions of `group`, oldest first
+  rocksdb::PinnableSlice value;
+  AssertionRecordView r;
   auto flush_group = [&]() -> Status {
     for (auto id = ids.rbegin(); id != ids.rend(); ++id) {
-      Result<std::optional<AssertionRecord>> r = ReadRecord(ro, *id);
-      if (!r) return r.error();
-      if (!*r) return Status::Corruption("index entry without assertion: " + *id);
-      if ((*r)->retracted_lsn.value() != 0 && (*r)->retracted_lsn <= as_of) continue;
-      beliefs[(*r)->predicate][(*r)->value_json].insert((*r)->agent_id);
+      Result<bool> found = ReadRecord(ro, *id, &value, &r);
+      if (!found) return found.error();
+      if (!*found) return Status::Corruption("index entry without assertion: " + *id);
+      if (r.retracted_lsn.value() != 0 && r.retracted_lsn <= as_of) continue;
+      beliefs[std::string(r.predicate)][std::string(r.value_json)].emplace(r.agent_id);
       break;
     }
     ids.clear();

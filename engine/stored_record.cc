@@ -45,21 +45,41 @@ void AppendNewAssertionRecord(std::string* out, std::string_view project, const 
   PutLengthPrefixed(out, "");  // retraction_id
 }
 
-Result<AssertionRecord> DecodeAssertionRecord(std::string_view v) {
+bool DecodeAssertionRecordView(std::string_view v, AssertionRecordView* out) {
   ByteReader in(v);
-  AssertionRecord r;
+  AssertionRecordView r;
   uint8_t version = 0;
   uint64_t lsn = 0, ordinal = 0, retracted = 0;
-  if (!in.GetByte(&version) || version != kRecordVersion || !in.GetString(&r.project) ||
-      !in.GetString(&r.subject) || !in.GetString(&r.predicate) || !in.GetString(&r.agent_id) ||
-      !in.GetString(&r.value_json) || !in.GetString(&r.json) || !in.GetVarint64(&lsn) ||
-      !in.GetVarint64(&ordinal) || ordinal > UINT32_MAX || !in.GetVarint64(&retracted) ||
-      !in.GetString(&r.retraction_id) || !in.empty()) {
-    return Status::Corruption("assertion record: malformed");
+  if (!in.GetByte(&version) || version != kRecordVersion || !in.GetLengthPrefixed(&r.project) ||
+      !in.GetLengthPrefixed(&r.subject) || !in.GetLengthPrefixed(&r.predicate) ||
+      !in.GetLengthPrefixed(&r.agent_id) || !in.GetLengthPrefixed(&r.value_json) ||
+      !in.GetLengthPrefixed(&r.json) || !in.GetVarint64(&lsn) || !in.GetVarint64(&ordinal) ||
+      ordinal > UINT32_MAX || !in.GetVarint64(&retracted) ||
+      !in.GetLengthPrefixed(&r.retraction_id) || !in.empty()) {
+    return false;
   }
   r.lsn = Lsn(lsn);
   r.ordinal = static_cast<uint32_t>(ordinal);
   r.retracted_lsn = Lsn(retracted);
+  *out = r;
+  return true;
+}
+
+Result<AssertionRecord> DecodeAssertionRecord(std::string_view v) {
+  AssertionRecordView view;
+  if (!DecodeAssertionRecordView(v, &view))
+    return Status::Corruption("assertion record: malformed");
+  AssertionRecord r;
+  r.project.assign(view.project);
+  r.subject.assign(view.subject);
+  r.predicate.assign(view.predicate);
+  r.agent_id.assign(view.agent_id);
+  r.value_json.assign(view.value_json);
+  r.json.assign(view.json);
+  r.retraction_id.assign(view.retraction_id);
+  r.lsn = view.lsn;
+  r.ordinal = view.ordinal;
+  r.retracted_lsn = view.retracted_lsn;
   return r;
 }
 
@@ -181,6 +201,18 @@ std::string BuildRetractionJson(std::string_view project, std::string_view id,
   AppendRfc3339(&o, recorded_at_us);
   o.append("\",\"kind\":\"retraction\"}");
   return o;
+}
+
+StoredAssertion ToStored(std::string_view id, const AssertionRecordView& r, Lsn as_of) {
+  StoredAssertion s;
+  s.json.assign(r.json);
+  s.id.assign(id);
+  s.lsn = r.lsn;
+  if (r.retracted_lsn.value() != 0 && r.retracted_lsn <= as_of) {
+    s.retracted_lsn = r.retracted_lsn;
+    s.retraction_id.assign(r.retraction_id);
+  }
+  return s;
 }
 
 StoredAssertion ToStored(std::string_view id, AssertionRecord&& r, Lsn as_of) {

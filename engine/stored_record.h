@@ -32,6 +32,21 @@ struct AssertionRecord {
   std::string retraction_id;
 };
 
+// The same record as views into its encoded bytes (valid while they are):
+// reads decode this and copy only what they return.
+struct AssertionRecordView {
+  std::string_view project;
+  std::string_view subject;
+  std::string_view predicate;
+  std::string_view agent_id;
+  std::string_view value_json;
+  std::string_view json;
+  Lsn lsn;
+  uint32_t ordinal = 0;
+  Lsn retracted_lsn;
+  std::string_view retraction_id;
+};
+
 // retractions CF: retraction id -> RetractionRecord.
 struct RetractionRecord {
   std::string project;
@@ -47,6 +62,9 @@ std::string EncodeAssertionRecord(const AssertionRecord& r);
 void AppendNewAssertionRecord(std::string* out, std::string_view project, const NewAssertion& a,
                               std::string_view json, Lsn lsn, uint32_t ordinal);
 Result<AssertionRecord> DecodeAssertionRecord(std::string_view v);
+// Same checks as DecodeAssertionRecord; false (never a partial view) if `v`
+// is not a well-formed record.
+bool DecodeAssertionRecordView(std::string_view v, AssertionRecordView* out);
 std::string EncodeRetractionRecord(const RetractionRecord& r);
 Result<RetractionRecord> DecodeRetractionRecord(std::string_view v);
 std::string EncodeIdempotencyRecord(const IdempotencyRecord& r);
@@ -63,5 +81,6 @@ std::string BuildRetractionJson(std::string_view project, std::string_view id,
 
 // The StoredAssertion a read returns when reading as of `as_of`.
 StoredAssertion ToStored(std::string_view id, AssertionRecord&& r, Lsn as_of);
+StoredAssertion ToStored(std::string_view id, const AssertionRecordView& r, Lsn as_of);
 
 }  // namespace stemedb::engine

@@ -3,15 +3,14 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <mutex>
 #include <thread>
+
+#include "util/json_string.h"
+#include "util/time_format.h"
 
 namespace stemedb::log {
 namespace {
@@ -33,27 +32,23 @@ const char* LevelName(Level level, bool lower) {
   return "?";
 }
 
-std::string Timestamp() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms.count()) % 1000);
-  return buf;
-}
-
-std::string JsonQuote(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
-
 // Text mode quotes a value only when it would otherwise be ambiguous.
-std::string TextValue(std::string_view s) {
+void AppendTextValue(std::string* out, std::string_view s) {
   bool plain = !s.empty();
   for (char c : s) {
     if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) plain = false;
   }
-  return plain ? std::string(s) : JsonQuote(s);
+  if (plain) {
+    out->append(s);
+  } else {
+    AppendJsonString(out, s);
+  }
+}
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -77,37 +72,45 @@ bool Enabled(Level level) { return static_cast<int>(level) >= g_min_level.load()
 
 namespace {
 
-std::string FormatLine(Level level, std::string_view msg, std::initializer_list<Field> fields) {
-  std::string line;
-  line.reserve(160);
-  if (g_format.load() == static_cast<int>(Format::kJson)) {
-    line += "{\"ts\":\"";
-    line += Timestamp();
-    line += "\",\"level\":\"";
-    line += LevelName(level, true);
-    line += "\",\"msg\":";
-    line += JsonQuote(msg);
+// Formats one line into *line (cleared first). Appends only: no temporary
+// strings, so the per-request log line costs no allocation once the
+// caller's buffer has grown.
+void FormatLine(std::string* line, Level level, std::string_view msg,
+                std::initializer_list<Field> fields) {
+  line->clear();
+  if (g_format.load(std::memory_order_relaxed) == static_cast<int>(Format::kJson)) {
+    line->append("{\"ts\":\"");
+    AppendRfc3339(line, NowMicros(), 3);
+    line->append("\",\"level\":\"");
+    line->append(LevelName(level, true));
+    line->append("\",\"msg\":");
+    AppendJsonString(line, msg);
     for (const auto& [k, v] : fields) {
-      line += ',';
-      line += JsonQuote(k);
-      line += ':';
-      line += JsonQuote(v);
+      line->push_back(',');
+      AppendJsonString(line, k);
+      line->push_back(':');
+      AppendJsonString(line, v);
     }
-    line += "}\n";
+    line->append("}\n");
   } else {
-    line += Timestamp();
-    line += ' ';
-    line += LevelName(level, false);
-    line += ' ';
-    line += msg;
+    AppendRfc3339(line, NowMicros(), 3);
+    line->push_back(' ');
+    line->append(LevelName(level, false));
+    line->push_back(' ');
+    line->append(msg);
     for (const auto& [k, v] : fields) {
-      line += ' ';
-      line += k;
-      line += '=';
-      line += TextValue(v);
+      line->push_back(' ');
+      line->append(k);
+      line->push_back('=');
+      AppendTextValue(line, v);
     }
-    line += '\n';
+    line->push_back('\n');
   }
+}
+
+// The calling thread's line buffer (its capacity is kept between lines).
+std::string& ThreadLine() {
+  thread_local std::string line;
   return line;
 }
 
@@ -156,12 +159,15 @@ class LineBuffer {
   // Writes what is buffered, then `line` (if any), with nothing in between.
   void Flush(std::string_view line = {}) {
     std::lock_guard<std::mutex> write_lock(write_mu_);
-    std::string batch;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      batch.swap(pending_);
+      batch_.swap(pending_);
+      // Keep the buffer's capacity for the next lines (the swapped-in one
+      // was written and cleared by the previous flush).
+      if (pending_.capacity() < kFlushBytes) pending_.reserve(kFlushBytes + 4096);
     }
-    WriteAll(batch);
+    WriteAll(batch_);
+    batch_.clear();
     WriteAll(line);
   }
 
@@ -178,6 +184,7 @@ class LineBuffer {
   std::mutex write_mu_;  // held across the write(2)s of one flush
   std::mutex mu_;        // guards pending_ and thread_started_
   std::string pending_;
+  std::string batch_;  // guarded by write_mu_
   bool thread_started_ = false;
 };
 
@@ -185,12 +192,16 @@ class LineBuffer {
 
 void Write(Level level, std::string_view msg, std::initializer_list<Field> fields) {
   if (!Enabled(level)) return;
-  LineBuffer::Get().Flush(FormatLine(level, msg, fields));
+  std::string& line = ThreadLine();
+  FormatLine(&line, level, msg, fields);
+  LineBuffer::Get().Flush(line);
 }
 
 void Buffered(Level level, std::string_view msg, std::initializer_list<Field> fields) {
   if (!Enabled(level)) return;
-  LineBuffer::Get().Append(FormatLine(level, msg, fields));
+  std::string& line = ThreadLine();
+  FormatLine(&line, level, msg, fields);
+  LineBuffer::Get().Append(line);
 }
 
 void Flush() { LineBuffer::Get().Flush(); }

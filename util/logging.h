@@ -21,7 +21,10 @@ namespace stemedb::log {
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 enum class Format { kText, kJson };
 
-using Field = std::pair<std::string_view, std::string>;
+// A view, so that formatting a line allocates nothing: a field's value may be
+// a temporary (`{"n", std::to_string(n)}`), which lives until the end of the
+// call's full expression, i.e. until the line is formatted.
+using Field = std::pair<std::string_view, std::string_view>;
 
 // Call once at startup, before other threads log. Defaults: kText, kInfo.
 void Configure(Format format, Level min_level);

@@ -1,5 +1,7 @@
 #include "util/time_format.h"
 
+#include <algorithm>
+
 namespace stemedb {
 namespace {
 
@@ -119,7 +121,7 @@ std::optional<int64_t> ParseRfc3339(std::string_view text) {
   return seconds * kMicrosPerSecond + micros;
 }
 
-void AppendRfc3339(std::string* out, int64_t us) {
+void AppendRfc3339(std::string* out, int64_t us, int fraction_digits) {
   int64_t seconds = us / kMicrosPerSecond;
   int64_t micros = us % kMicrosPerSecond;
   if (micros < 0) {  // floor division for instants before 1970
@@ -157,8 +159,9 @@ void AppendRfc3339(std::string* out, int64_t us) {
   put(17, rem % 60, 2);
   buf[19] = '.';
   put(20, micros, 6);
-  buf[26] = 'Z';
-  out->append(buf, sizeof buf);
+  const int digits = std::clamp(fraction_digits, 0, 6);
+  out->append(buf, static_cast<size_t>(digits == 0 ? 19 : 20 + digits));
+  out->push_back('Z');
 }
 
 std::string FormatRfc3339(int64_t us) {

@@ -31,7 +31,9 @@ std::optional<int64_t> ParseRfc3339(std::string_view text);
 // "YYYY-MM-DDTHH:MM:SS.ffffffZ" for `us` microseconds since the epoch.
 // REQUIRES: the instant lies in years 0000..9999.
 std::string FormatRfc3339(int64_t us);
-// The same 27 characters appended to *out (no temporary; on the write path).
-void AppendRfc3339(std::string* out, int64_t us);
+// The same appended to *out (no temporary; on the write path), with
+// `fraction_digits` (0..6, truncated) after the seconds: 6 for stored and
+// replied times, 3 for log lines.
+void AppendRfc3339(std::string* out, int64_t us, int fraction_digits = 6);
 
 }  // namespace stemedb
