@@ -6,11 +6,15 @@
 // stored_record.h, documented in engine/FORMAT.md.
 //
 // Threads: the WAL writer thread writes and syncs groups and hands each
-// durable record to the apply thread (in LSN order), which is the only one
-// that applies (and so the only writer of RocksDB data and of
-// last_recorded_at_us_) and completes the callback: the next group's write
-// and fdatasync overlap the previous group's apply. The maintenance thread
-// flushes and purges; readers run on any thread against snapshots.
+// durable record to the apply thread (in LSN order), which applies it and
+// completes the callback: the next group's write and fdatasync overlap the
+// previous group's apply. With WalOptions::inline_commit a lone record is
+// written by the submitting thread (the log was idle) and, if the apply
+// thread is idle with nothing queued, applied and completed there too: no
+// handoff at all. Whoever applies holds the *apply token* (applying_, under
+// apply_mu_): it alone writes RocksDB data, last_recorded_at_us_ and
+// scratch_. The maintenance thread flushes and purges; readers run on any
+// thread against snapshots.
 #pragma once
 
 #include <rocksdb/cache.h>
@@ -161,8 +165,8 @@ class DbImpl final : public Database {
   std::atomic<uint64_t> flushed_lsn_{0};
   std::atomic<uint64_t> unflushed_bytes_{0};
   std::atomic<uint64_t> apply_writes_{0};
-  int64_t last_recorded_at_us_ = 0;  // apply thread only (and Recover before it)
-  // Buffers reused by every staged assertion (apply thread, or Recover).
+  int64_t last_recorded_at_us_ = 0;  // apply-token holder (and Recover before it)
+  // Buffers reused by every staged assertion (apply-token holder, Recover).
   struct ApplyScratch {
     std::string json;
     std::string value;
@@ -195,9 +199,15 @@ class DbImpl final : public Database {
     size_t payload_bytes = 0;
     CommitCallback done;
   };
+  // Applies one record on the calling thread. REQUIRES: the caller set
+  // applying_ (the apply token) and is completing the WAL group of `p`.
+  void ApplyInline(PendingApply p);
+
   std::mutex apply_mu_;
   std::condition_variable apply_cv_;
   std::deque<PendingApply> apply_queue_;
+  bool applying_ = false;    // the apply token (see the class comment)
+  ApplyGroup inline_group_;  // ApplyInline's, under the apply token
   bool apply_stop_ = false;
   std::thread apply_thread_;
 };

@@ -41,18 +41,44 @@ void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done) {
   e->entry = std::move(entry);
   std::string payload = EncodeWalEntry(*e);
   const size_t bytes = payload.size();
-  wal_->AppendAsync(std::move(payload), [this, e, bytes, done = std::move(done)](Result<Lsn> lsn) {
-    if (!lsn) {
-      done(lsn.error());
-      return;
-    }
-    // Runs on the WAL writer thread in LSN order; queueing keeps that order.
-    {
-      std::lock_guard<std::mutex> lock(apply_mu_);
-      apply_queue_.push_back(PendingApply{*lsn, e, bytes, std::move(done)});
-    }
-    apply_cv_.notify_one();
-  });
+  const std::thread::id submitter = std::this_thread::get_id();
+  wal_->AppendAsync(std::move(payload),
+                    [this, e, bytes, submitter, done = std::move(done)](Result<Lsn> lsn) mutable {
+                      if (!lsn) {
+                        done(lsn.error());
+                        return;
+                      }
+                      // Runs while this record's WAL group is the only one being completed,
+                      // in LSN order; queueing keeps that order. A record the WAL committed
+                      // inline (on the submitting thread: the log was idle) is applied inline
+                      // too if the apply thread is idle with nothing queued, i.e. every
+                      // earlier LSN is applied: no handoff at all for a lone writer.
+                      PendingApply p{*lsn, std::move(e), bytes, std::move(done)};
+                      std::unique_lock<std::mutex> lock(apply_mu_);
+                      if (std::this_thread::get_id() == submitter && !applying_ &&
+                          apply_queue_.empty() && !apply_stop_) {
+                        applying_ = true;
+                        lock.unlock();
+                        ApplyInline(std::move(p));
+                        return;
+                      }
+                      apply_queue_.push_back(std::move(p));
+                      const bool wake = !applying_;
+                      lock.unlock();
+                      if (wake) apply_cv_.notify_one();
+                    });
+}
+
+void DbImpl::ApplyInline(PendingApply p) {
+  ApplyGroup& group = inline_group_;
+  Result<CommitInfo> result = Stage(p.lsn, *p.entry, p.payload_bytes, &group);
+  const Status s = CommitGroup(&group);
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    applying_ = false;
+  }
+  // Only the WAL's group-token holder queues work, and that is this thread.
+  p.done(s.ok() ? std::move(result) : Result<CommitInfo>(s));
 }
 
 void DbImpl::StartApplier() {
@@ -65,9 +91,11 @@ void DbImpl::ApplierLoop() {
   ApplyGroup group;
   std::unique_lock<std::mutex> lock(apply_mu_);
   for (;;) {
+    applying_ = false;
     apply_cv_.wait(lock, [this] { return apply_stop_ || !apply_queue_.empty(); });
     if (apply_queue_.empty()) break;  // stop requested and nothing left
     work.swap(apply_queue_);
+    applying_ = true;  // the apply token: staging state is ours until we loop
     lock.unlock();
     results.clear();
     results.reserve(work.size());

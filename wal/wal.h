@@ -33,6 +33,13 @@
 //   too, never inside AppendAsync, so a caller may hold its own lock while
 //   calling AppendAsync. Only after Close() has begun is `done` called inline
 //   (with Unavailable), because no writer thread is left to call it.
+//   INLINE COMMIT (WalOptions::inline_commit, kAlways only): when the log is
+//   idle (nothing queued, no group being written) and recent fdatasyncs were
+//   fast, AppendAsync itself writes and syncs the record as a group of one
+//   and calls `done` before it returns, on the calling thread. A lone writer
+//   then pays no thread handoff (two wake-ups) on top of the fdatasync. The
+//   guarantees are the same; only the thread differs. Callers that enable it
+//   must not hold, across AppendAsync, a lock that `done` takes.
 //   A group is cut at max_group_bytes; rotation happens between groups, once
 //   the active segment holds >= segment_bytes, so a group never spans segments.
 //
@@ -116,6 +123,13 @@ struct WalOptions {
   // every segment purged) continues the sequence instead of restarting at 1.
   // Default Lsn(1).
   Lsn next_lsn_floor{1};
+  // See INLINE COMMIT above. Only with kAlways; ignored otherwise. Default
+  // false (every callback on the writer thread, as documented above).
+  bool inline_commit = false;
+  // Inline commits stop while the moving average of fdatasync latency is
+  // above this (a slow disk would stall the caller's thread, e.g. an I/O
+  // thread with other connections); the writer thread takes over. Default 1 ms.
+  std::chrono::microseconds inline_commit_max_sync{1000};
   // Filesystem seam. nullptr = Env::Default(). Not owned.
   Env* env = nullptr;
   // Metrics observer. nullptr = none. Not owned; must outlive the Wal.
@@ -145,6 +159,7 @@ struct WalStats {
   uint64_t bytes_written = 0;
   uint64_t fsyncs = 0;
   uint64_t groups = 0;
+  uint64_t inline_groups = 0;  // of `groups`, written by their appender (INLINE COMMIT)
   size_t segments = 0;
 };
 

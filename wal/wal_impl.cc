@@ -19,7 +19,10 @@ WalImpl::WalImpl(const WalOptions& options, Env* env, std::unique_ptr<FileLock> 
       lock_(std::move(lock)),
       segments_(std::move(segments)),
       writer_(std::move(active)),
-      next_lsn_(next_lsn) {
+      next_lsn_(next_lsn),
+      inline_commit_(options.inline_commit && options.sync_policy == SyncPolicy::kAlways),
+      inline_max_sync_ns_(
+          static_cast<uint64_t>(std::chrono::nanoseconds(options.inline_commit_max_sync).count())) {
   last_lsn_.store(next_lsn - 1);
   durable_lsn_.store(next_lsn - 1);
   if (options_.preallocate_next_segment) {
@@ -32,13 +35,20 @@ WalImpl::~WalImpl() { Close().IgnoreError("destructor; owners call Close and che
 
 void WalImpl::AppendAsync(std::string payload, AppendCallback done) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::unique_lock<std::mutex> l(mu_);
     if (!closing_) {
+      if (inline_commit_ && queue_.empty() && !group_in_progress_ && rotate_waiters_.empty() &&
+          InlineCommitPays()) {
+        group_in_progress_ = true;  // the token: this caller writes the group
+        l.unlock();
+        return CommitInline(Pending{std::move(payload), std::move(done), 0});
+      }
       // Failed state and oversize payloads are answered by the writer thread
       // too, so every callback runs there (callers may hold locks here).
       bool was_empty = queue_.empty();
       queue_.push_back(Pending{std::move(payload), std::move(done), 0});
-      if (was_empty) cv_.notify_one();
+      // A token holder looks at the queue again before it lets go.
+      if (was_empty && !group_in_progress_) cv_.notify_one();
       return;
     }
   }
@@ -77,6 +87,38 @@ Status WalImpl::FailStop(const Status& cause) {
   return failure_;
 }
 
+void WalImpl::CommitInline(Pending pending) {
+  inline_batch_.push_back(std::move(pending));
+  const uint64_t before = groups_.load(std::memory_order_relaxed);
+  ProcessBatch(inline_batch_);
+  inline_groups_.fetch_add(groups_.load(std::memory_order_relaxed) - before,
+                           std::memory_order_relaxed);
+  inline_batch_.clear();
+  std::lock_guard<std::mutex> l(mu_);
+  group_in_progress_ = false;
+  if (!queue_.empty() || !rotate_waiters_.empty() || closing_) cv_.notify_one();
+}
+
+bool WalImpl::InlineCommitPays() const {
+  // A group of one takes a whole fdatasync. That is the right trade when
+  // writers come one at a time (groups have been ~1 record): the record is
+  // durable a thread handoff sooner. With concurrent writers, records that
+  // arrive during the inline sync would wait for a second one; the writer
+  // thread groups them instead. And a slow disk would stall the caller.
+  return group_ewma_x16_.load(std::memory_order_relaxed) < kInlineMaxGroupX16 &&
+         sync_ewma_ns_.load(std::memory_order_relaxed) <= inline_max_sync_ns_;
+}
+
+void WalImpl::ObserveSync(std::chrono::steady_clock::duration d) {
+  fsyncs_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.probe) options_.probe->OnFsync(d);
+  // EWMA with weight 1/8: a few slow syncs in a row turn inline commits off.
+  const auto ns = static_cast<int64_t>(std::chrono::nanoseconds(d).count());
+  const auto avg = static_cast<int64_t>(sync_ewma_ns_.load(std::memory_order_relaxed));
+  sync_ewma_ns_.store(static_cast<uint64_t>(std::max<int64_t>(0, avg + (ns - avg) / 8)),
+                      std::memory_order_relaxed);
+}
+
 void WalImpl::WriterLoop() {
   std::vector<Pending> batch;
   std::vector<std::promise<Status>*> rotations;
@@ -84,15 +126,20 @@ void WalImpl::WriterLoop() {
     bool closing;
     {
       std::unique_lock<std::mutex> l(mu_);
-      auto has_work = [this] { return !queue_.empty() || closing_ || !rotate_waiters_.empty(); };
+      // Work is only ours to take while no inline committer holds the token.
+      auto has_work = [this] {
+        return !group_in_progress_ && (!queue_.empty() || closing_ || !rotate_waiters_.empty());
+      };
       if (options_.sync_policy == SyncPolicy::kInterval && unsynced_) {
         cv_.wait_until(l, sync_deadline_, has_work);
+        if (group_in_progress_) continue;  // timed out while a group was written
       } else {
         cv_.wait(l, has_work);
       }
       batch.swap(queue_);
       rotations.swap(rotate_waiters_);
       closing = closing_ && queue_.empty();
+      group_in_progress_ = true;
     }
     if (!batch.empty()) ProcessBatch(batch);
     batch.clear();  // keeps capacity: the next swap hands it back to queue_
@@ -107,7 +154,9 @@ void WalImpl::WriterLoop() {
       r->set_value(s);
     }
     rotations.clear();
-    if (closing) break;
+    if (closing) break;  // keeps the token: nothing is written after Close
+    std::lock_guard<std::mutex> l(mu_);
+    group_in_progress_ = false;
   }
   Status s = failed() ? FailureStatus() : Status::OK();
   if (s.ok() && unsynced_) s = SyncActive();
@@ -155,8 +204,7 @@ void WalImpl::ProcessBatch(std::vector<Pending>& batch) {
       if (s.ok() && options_.sync_policy == SyncPolicy::kAlways) {
         auto t0 = Clock::now();
         s = writer_->Sync();
-        fsyncs_.fetch_add(1, std::memory_order_relaxed);
-        if (options_.probe) options_.probe->OnFsync(Clock::now() - t0);
+        ObserveSync(Clock::now() - t0);
       }
       if (!s.ok()) {
         s = FailStop(s);
@@ -182,6 +230,13 @@ void WalImpl::ProcessBatch(std::vector<Pending>& batch) {
         segments_.back().last_lsn = lsn - 1;
       }
       if (s.ok() && options_.probe) options_.probe->OnGroupCommit(valid, bytes);
+      if (s.ok()) {
+        // Records per group, x16 fixed point, EWMA weight 1/8.
+        const auto avg = static_cast<int64_t>(group_ewma_x16_.load(std::memory_order_relaxed));
+        const auto now = static_cast<int64_t>(16 * valid);
+        group_ewma_x16_.store(static_cast<uint64_t>(avg + (now - avg) / 8),
+                              std::memory_order_relaxed);
+      }
     }
     // Callbacks after the sync, in LSN order, with no lock held.
     ReportGroup(batch, i, j, s);
@@ -208,8 +263,7 @@ Status WalImpl::SyncActive() {
   if (failed()) return FailureStatus();
   auto t0 = Clock::now();
   Status s = writer_->Sync();
-  fsyncs_.fetch_add(1, std::memory_order_relaxed);
-  if (options_.probe) options_.probe->OnFsync(Clock::now() - t0);
+  ObserveSync(Clock::now() - t0);
   if (!s.ok()) return FailStop(s);
   unsynced_ = false;
   durable_lsn_.store(next_lsn_ - 1, std::memory_order_release);
@@ -283,6 +337,7 @@ WalStats WalImpl::stats() const {
   st.bytes_written = bytes_written_.load(std::memory_order_relaxed);
   st.fsyncs = fsyncs_.load(std::memory_order_relaxed);
   st.groups = groups_.load(std::memory_order_relaxed);
+  st.inline_groups = inline_groups_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> l(segments_mu_);
   st.segments = segments_.size();
   return st;

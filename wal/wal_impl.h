@@ -1,11 +1,18 @@
 // WalImpl: the Wal behind wal/wal.h. Internal to wal/; everyone else sees Wal.
 //
 // Threads:
-//   callers      AppendAsync pushes onto queue_ under mu_ (no I/O, no LSN).
+//   callers      AppendAsync pushes onto queue_ under mu_ (no I/O, no LSN);
+//                with inline_commit, a caller that finds the log idle writes
+//                its own record instead (see below).
 //   writer       swaps queue_ out whole, cuts it into groups of at most
 //                max_group_bytes, and per group: assigns LSNs, one write(2),
 //                one fdatasync (kAlways), then the callbacks in LSN order.
-//                It alone touches writer_, next_lsn_ and the active segment.
+//
+// Writer state (writer_, next_lsn_, the active segment, rotation) belongs to
+// whoever holds the *group token*: group_in_progress_, set under mu_ by the
+// writer thread when it takes the queue, or by an inline committer that
+// found the queue empty and the token free. So at most one group is written
+// at a time, and groups (and their callbacks) stay in LSN order.
 //   preallocator zero-fills the next segment (wal/preallocator.h), asked to
 //                start once the active segment is a quarter full.
 //   owner        Replay, Rotate (handed to the writer), Purge, Close.
@@ -65,6 +72,14 @@ class WalImpl final : public Wal {
   };
 
   void WriterLoop();
+  // With the token taken by this caller: writes `pending` as a group of one
+  // and completes it, then hands the token back (waking the writer if work
+  // queued up meanwhile).
+  void CommitInline(Pending pending);
+  // True while inline commits pay off (see the .cc).
+  bool InlineCommitPays() const;
+  // Records one fdatasync's latency (metrics probe and the inline gate).
+  void ObserveSync(std::chrono::steady_clock::duration d);
   // Writes the whole batch, group by group, and completes every callback.
   void ProcessBatch(std::vector<Pending>& batch);
   // Calls done() of batch[begin, end) with their LSN, or with `s` if not ok.
@@ -88,6 +103,7 @@ class WalImpl final : public Wal {
   std::condition_variable cv_;
   std::vector<Pending> queue_;
   std::vector<std::promise<Status>*> rotate_waiters_;
+  bool group_in_progress_ = false;  // the group token (see above)
   bool closing_ = false;
   bool closed_ = false;
   Status failure_;
@@ -95,13 +111,16 @@ class WalImpl final : public Wal {
   mutable std::mutex segments_mu_;
   std::vector<SegmentInfo> segments_;
 
-  // Writer thread only.
+  // Holder of the group token only.
   std::unique_ptr<LogWriter> writer_;
   uint64_t next_lsn_;
+  const bool inline_commit_;
+  const uint64_t inline_max_sync_ns_;
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point sync_deadline_;
   std::unique_ptr<Preallocator> preallocator_;
-  bool prealloc_requested_ = false;  // for the segment after the active one
+  bool prealloc_requested_ = false;    // for the segment after the active one
+  std::vector<Pending> inline_batch_;  // CommitInline's group of one
 
   std::atomic<bool> healthy_{true};
   std::atomic<bool> failure_cache_ok_{true};
@@ -110,6 +129,12 @@ class WalImpl final : public Wal {
   std::atomic<uint64_t> bytes_written_{0};
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> groups_{0};
+  std::atomic<uint64_t> inline_groups_{0};
+  // Moving averages of fdatasync latency (ns) and of records per group (x16)
+  // for the inline-commit gate (InlineCommitPays).
+  std::atomic<uint64_t> sync_ewma_ns_{0};
+  std::atomic<uint64_t> group_ewma_x16_{16};
+  static constexpr uint64_t kInlineMaxGroupX16 = 24;  // 1.5 records per group
   Status close_status_;
 
   std::thread writer_thread_;

@@ -1,5 +1,8 @@
 // The FAILURE CONTRACT of wal/wal.h under injected faults (EIO from
 // fdatasync, ENOSPC, a failing directory sync) and simulated power loss.
+// Every test runs twice: groups written by the writer thread only, and with
+// inline commits (WalOptions::inline_commit), where an idle log's appender
+// writes and syncs its own record: the contract is the same on both paths.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -17,10 +20,14 @@ namespace {
 
 using stemedb::testing::TempDir;
 
+// Set per test from the parameter (see WalFaultTest below).
+bool g_inline_commit = false;
+
 WalOptions Options(const std::string& dir, Env* env) {
   WalOptions o;
   o.dir = dir;
   o.env = env;
+  o.inline_commit = g_inline_commit;
   o.segment_bytes = 4096;
   o.preallocate_next_segment = false;
   return o;
@@ -70,7 +77,13 @@ Outcome Hammer(Wal* wal, int threads, int per_thread, size_t size = 60) {
   return out;
 }
 
-TEST(WalFaultTest, FdatasyncEioFailStops) {
+class WalFaultTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { g_inline_commit = GetParam(); }
+  void TearDown() override { g_inline_commit = false; }
+};
+
+TEST_P(WalFaultTest, FdatasyncEioFailStops) {
   TempDir tmp;
   FaultInjectionEnv env;
   auto wal = std::move(*Wal::Open(Options(tmp.path(), &env), nullptr));
@@ -82,6 +95,8 @@ TEST(WalFaultTest, FdatasyncEioFailStops) {
   for (const auto& e : out.errors) EXPECT_EQ(Status::Code::kFailed, e.code()) << e.ToString();
   // Only the five synced groups were acknowledged, with consecutive LSNs.
   EXPECT_LE(wal->stats().groups, 5u);
+  // The very first append finds the log idle: inline when enabled.
+  EXPECT_EQ(GetParam(), wal->stats().inline_groups > 0);
   ASSERT_FALSE(out.acked.empty());
   EXPECT_EQ(1u, out.acked.begin()->first);
   EXPECT_EQ(out.acked.size(), out.acked.rbegin()->first);
@@ -98,7 +113,7 @@ TEST(WalFaultTest, FdatasyncEioFailStops) {
   EXPECT_TRUE(wal->healthy());
 }
 
-TEST(WalFaultTest, EnospcOnWriteIsNoSpaceAndRecoversWhenSpaceReturns) {
+TEST_P(WalFaultTest, EnospcOnWriteIsNoSpaceAndRecoversWhenSpaceReturns) {
   for (bool short_write : {false, true}) {
     SCOPED_TRACE(short_write ? "short write" : "nothing written");
     TempDir tmp;
@@ -132,7 +147,7 @@ TEST(WalFaultTest, EnospcOnWriteIsNoSpaceAndRecoversWhenSpaceReturns) {
   }
 }
 
-TEST(WalFaultTest, EnospcThenPowerLossKeepsEveryAcknowledgedRecord) {
+TEST_P(WalFaultTest, EnospcThenPowerLossKeepsEveryAcknowledgedRecord) {
   TempDir tmp;
   FaultInjectionEnv env;
   auto wal = std::move(*Wal::Open(Options(tmp.path(), &env), nullptr));
@@ -152,7 +167,7 @@ TEST(WalFaultTest, EnospcThenPowerLossKeepsEveryAcknowledgedRecord) {
   EXPECT_EQ(acked, ReplayAll(wal.get()));
 }
 
-TEST(WalFaultTest, EnospcWhilePreallocatingIsNotFatal) {
+TEST_P(WalFaultTest, EnospcWhilePreallocatingIsNotFatal) {
   TempDir tmp;
   FaultInjectionEnv env;
   env.SetPathFilter("prealloc");
@@ -187,7 +202,7 @@ TEST(WalFaultTest, EnospcWhilePreallocatingIsNotFatal) {
   EXPECT_EQ(acked, ReplayAll(wal.get()));
 }
 
-TEST(WalFaultTest, SyncDirFailureAtRotationFailStops) {
+TEST_P(WalFaultTest, SyncDirFailureAtRotationFailStops) {
   TempDir tmp;
   FaultInjectionEnv env;
   auto wal = std::move(*Wal::Open(Options(tmp.path(), &env), nullptr));
@@ -211,7 +226,7 @@ TEST(WalFaultTest, SyncDirFailureAtRotationFailStops) {
 // STYLE 10: fail the n-th sync (counting Open's own) for n = 0, 1, 2, ...
 // until nothing fails; each time the error is clean, nothing after it is
 // acknowledged, and the directory recovers with every acknowledged record.
-TEST(WalFaultTest, FailTheNthSyncOrDirSync) {
+TEST_P(WalFaultTest, FailTheNthSyncOrDirSync) {
   for (bool dir : {false, true}) {
     for (uint64_t n = 0;; n++) {
       TempDir tmp;
@@ -259,7 +274,7 @@ TEST(WalFaultTest, FailTheNthSyncOrDirSync) {
 // random point the file system freezes and everything not synced (data and
 // directory entries) is dropped, possibly leaving torn partial writes. After
 // a restart every acknowledged record is there, byte for byte.
-TEST(WalFaultTest, PowerLossKeepsEveryAcknowledgedRecord) {
+TEST_P(WalFaultTest, PowerLossKeepsEveryAcknowledgedRecord) {
   std::mt19937 rng(20261122);
   for (int iter = 0; iter < 12; iter++) {
     TempDir tmp;
@@ -309,6 +324,11 @@ TEST(WalFaultTest, PowerLossKeepsEveryAcknowledgedRecord) {
     EXPECT_EQ(replayed.empty() ? 1u : replayed.rbegin()->first + 1, next->value());
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(CommitPaths, WalFaultTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "InlineCommit" : "WriterThread";
+                         });
 
 }  // namespace
 }  // namespace stemedb::wal
