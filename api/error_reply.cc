@@ -135,9 +135,11 @@ Response JsonResponse(unsigned status, std::string body, unsigned version, bool 
   Response res{static_cast<http::status>(status), version};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.keep_alive(keep_alive);
+  // Content-Length is the transport's (api/session.cc writes it from the
+  // body), so a reply carries only the fields that say something.
+  // Connection is set only where it differs from the version's default.
+  if (keep_alive != (version >= 11)) res.keep_alive(keep_alive);
   res.body() = std::move(body);
-  res.prepare_payload();
   return res;
 }
 

@@ -32,14 +32,16 @@ std::optional<uint64_t> ParseUint(std::string_view text) {
 // {"id","project","lsn","recorded_at","signed"}: the reply of POST /v1/assert.
 std::string AssertReply(std::string_view id, std::string_view project, Lsn lsn,
                         int64_t recorded_at_us, bool is_signed) {
-  std::string out = R"({"id":)";
+  std::string out;
+  out.reserve(128 + id.size() + project.size());  // one allocation for the reply
+  out += R"({"id":)";
   AppendJsonString(&out, id);
   out += R"(,"project":)";
   AppendJsonString(&out, project);
   out += R"(,"lsn":)";
   AppendUint(&out, lsn.value());
   out += R"(,"recorded_at":")";
-  out += FormatRfc3339(recorded_at_us);
+  AppendRfc3339(&out, recorded_at_us);
   out += R"(","signed":)";
   out += is_signed ? "true}" : "false}";
   return out;
@@ -47,7 +49,9 @@ std::string AssertReply(std::string_view id, std::string_view project, Lsn lsn,
 
 // {"assertions":[{"id","lsn"},...],"lsn","recorded_at"}: POST /v1/assert/batch.
 std::string BatchReply(const std::vector<std::string>& ids, Lsn lsn, int64_t recorded_at_us) {
-  std::string out = R"({"assertions":[)";
+  std::string out;
+  out.reserve(96 + ids.size() * 64);
+  out += R"({"assertions":[)";
   for (size_t i = 0; i < ids.size(); ++i) {
     if (i > 0) out.push_back(',');
     out += R"({"id":)";
@@ -59,7 +63,7 @@ std::string BatchReply(const std::vector<std::string>& ids, Lsn lsn, int64_t rec
   out += R"(],"lsn":)";
   AppendUint(&out, lsn.value());
   out += R"(,"recorded_at":")";
-  out += FormatRfc3339(recorded_at_us);
+  AppendRfc3339(&out, recorded_at_us);
   out += R"("})";
   return out;
 }
@@ -74,7 +78,7 @@ std::string RetractReply(std::string_view id, std::string_view target, Lsn lsn,
   out += R"(,"lsn":)";
   AppendUint(&out, lsn.value());
   out += R"(,"recorded_at":")";
-  out += FormatRfc3339(recorded_at_us);
+  AppendRfc3339(&out, recorded_at_us);
   out += R"("})";
   return out;
 }

@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <charconv>
 #include <future>
 #include <optional>
 #include <thread>
@@ -68,11 +69,14 @@ constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-// The status line and header fields of `res` as they go on the wire. The
-// reply's fields are already final (Content-Length, Connection), so this is
-// all Beast's serializer would do for a string body, without its
-// buffer-sequence machinery.
-void AppendHead(std::string* out, const Response& res) {
+// The status line and header fields of `res` as they go on the wire, for a
+// reply with a string body: what Beast's serializer writes, without its
+// buffer-sequence machinery. The framing fields are the transport's, so they
+// are written from the facts rather than taken from `res` (a handler never
+// has to set them, which spares an allocated field each): Content-Length is
+// the body's size (none for 1xx, 204 and 304, whose bodies are empty), and
+// Connection says `keep_alive` where the version's default does not.
+void AppendHead(std::string* out, const Response& res, bool keep_alive) {
   out->append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   const unsigned code = res.result_int();
   const char digits[3] = {static_cast<char>('0' + code / 100 % 10),
@@ -85,10 +89,27 @@ void AppendHead(std::string* out, const Response& res) {
   out->append(reason);
   out->append("\r\n");
   for (const auto& f : res) {
+    const http::field name = f.name();
+    if (name == http::field::content_length || name == http::field::connection ||
+        name == http::field::transfer_encoding) {
+      continue;
+    }
     out->append(f.name_string());
     out->append(": ");
     out->append(f.value());
     out->append("\r\n");
+  }
+  if (!(code / 100 == 1 || code == 204 || code == 304)) {
+    char digits_buf[24];
+    out->append("Content-Length: ");
+    out->append(digits_buf,
+                std::to_chars(digits_buf, digits_buf + sizeof digits_buf, res.body().size()).ptr);
+    out->append("\r\n");
+  }
+  if (res.version() == 10) {
+    if (keep_alive) out->append("Connection: keep-alive\r\n");
+  } else if (!keep_alive) {
+    out->append("Connection: close\r\n");
   }
   out->append("\r\n");
 }
@@ -300,21 +321,20 @@ class BasicSession final : public Session,
 
   void SendResponse(Response res) {
     res.version(version_);
-    res.keep_alive(res.keep_alive() && KeepAlive());
-    if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
+    const bool keep_alive = res.keep_alive() && KeepAlive();
     status_ = res.result_int();
     res_ = std::move(res);
     deadline_ = Clock::now() + shared_->options.body_timeout;
-    const bool keep_alive = res_->keep_alive();
     auto done = [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t n) {
       self->OnWrite(keep_alive, ec, n);
     };
     if (res_->chunked()) {
       // Not produced by our handlers; Beast's serializer does the framing.
+      res_->keep_alive(keep_alive);
       return http::async_write(stream_, *res_, std::move(done));
     }
     head_.clear();
-    AppendHead(&head_, *res_);
+    AppendHead(&head_, *res_, keep_alive);
     const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(res_->body())};
     net::async_write(stream_, buffers, std::move(done));
   }

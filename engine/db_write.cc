@@ -305,7 +305,9 @@ Result<CommitInfo> DbImpl::Stage(Lsn lsn, const WalEntry& e, size_t payload_byte
     // so replay does not need to re-decide it and applied_lsn stays dense.
     assert(g->batch.Count() == staged_before);
   }
-  g->batch.Put(cf(Cf::kTimeIndex), TimeKey(recorded, lsn), rocksdb::Slice()).PermitUncheckedError();
+  scratch_.key.clear();
+  AppendTimeKey(&scratch_.key, recorded, lsn);
+  g->batch.Put(cf(Cf::kTimeIndex), scratch_.key, rocksdb::Slice()).PermitUncheckedError();
   last_recorded_at_us_ = recorded;
   g->last_lsn = lsn;
   g->payload_bytes += payload_bytes;

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstring>
+
 #include "engine/coding.h"
 
 namespace stemedb::engine {
@@ -28,10 +30,16 @@ bool SkipComponent(std::string_view key, size_t* pos) {
 }  // namespace
 
 void AppendComponent(std::string* dst, std::string_view s) {
-  for (char c : s) {
-    dst->push_back(c);
-    if (c == '\0') dst->push_back(static_cast<char>(0xff));
+  // Copies runs between NULs (almost always the whole string) at once.
+  for (;;) {
+    const void* nul = std::memchr(s.data(), '\0', s.size());
+    if (nul == nullptr) break;
+    const size_t n = static_cast<size_t>(static_cast<const char*>(nul) - s.data());
+    dst->append(s.data(), n + 1);
+    dst->push_back(static_cast<char>(0xff));
+    s.remove_prefix(n + 1);
   }
+  dst->append(s);
   dst->push_back('\0');
   dst->push_back('\x01');
 }
@@ -106,9 +114,13 @@ std::string ComponentPrefixEnd(std::string_view prefix) {
 
 std::string TimeKey(int64_t recorded_at_us, Lsn lsn) {
   std::string k;
-  PutFixed64BE(&k, static_cast<uint64_t>(recorded_at_us < 0 ? 0 : recorded_at_us));
-  PutFixed64BE(&k, lsn.value());
+  AppendTimeKey(&k, recorded_at_us, lsn);
   return k;
+}
+
+void AppendTimeKey(std::string* out, int64_t recorded_at_us, Lsn lsn) {
+  PutFixed64BE(out, static_cast<uint64_t>(recorded_at_us < 0 ? 0 : recorded_at_us));
+  PutFixed64BE(out, lsn.value());
 }
 
 bool ParseTimeKey(std::string_view key, int64_t* recorded_at_us, Lsn* lsn) {

@@ -74,6 +74,7 @@ std::string ComponentPrefixEnd(std::string_view prefix);
 
 // time_index: recorded_at_us (8 bytes BE) + lsn (8 bytes BE), empty value.
 std::string TimeKey(int64_t recorded_at_us, Lsn lsn);
+void AppendTimeKey(std::string* out, int64_t recorded_at_us, Lsn lsn);
 bool ParseTimeKey(std::string_view key, int64_t* recorded_at_us, Lsn* lsn);
 
 // idempotency: component(project) + component(key).

@@ -44,7 +44,15 @@ class TestHandler : public Handler {
     } else {
       res.body() = "ok:" + target;
     }
-    res.prepare_payload();
+    if (target == "/nocontent") {
+      res.result(http::status::no_content);
+      res.body().clear();
+    }
+    // /unframed: the handler sets no Content-Length, or a wrong one; the
+    // transport frames every reply itself.
+    if (target == "/unframed") res.set(http::field::content_length, "999");
+    if (target != "/unframed") res.prepare_payload();
+    res.keep_alive(req.keep_alive());  // as the router's replies do
     if (target == "/slow") {
       slow_started.set_value();
       std::thread([this, reply, res = std::move(res)]() mutable {
@@ -125,6 +133,41 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_EQ(observed_, (std::vector<std::string>{"200 /a0", "200 /a1", "200 /a2"}));
+}
+
+// Content-Length and Connection are the transport's: written from the body
+// and the keep-alive decision, whatever the handler set.
+TEST_F(ServerTest, FramingComesFromTheTransport) {
+  Start();
+  auto s = Connect();
+  const std::string two =
+      "GET /unframed HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /nocontent HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
+  net::write(s, net::buffer(two));
+  beast::flat_buffer buf;
+  auto first = Read(s, buf);
+  EXPECT_EQ(first.body(), "ok:/unframed");
+  EXPECT_EQ(first[http::field::content_length], "12");
+  auto none = Read(s, buf);
+  EXPECT_EQ(none.result_int(), 204);
+  EXPECT_EQ(none.count(http::field::content_length), 0u);
+  EXPECT_EQ(Read(s, buf).body(), "ok:/after");  // the stream stayed in sync
+}
+
+TEST_F(ServerTest, Http10KeepAliveOnlyWhenAsked) {
+  Start();
+  auto s = Connect();
+  beast::flat_buffer buf;
+  for (int i = 0; i < 2; ++i) {
+    net::write(s, net::buffer(std::string("GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")));
+    auto res = Read(s, buf);
+    EXPECT_EQ(res.body(), "ok:/k");
+    EXPECT_TRUE(beast::iequals(res[http::field::connection], "keep-alive"));
+  }
+  net::write(s, net::buffer(std::string("GET /last HTTP/1.0\r\n\r\n")));
+  EXPECT_EQ(Read(s, buf).body(), "ok:/last");
+  EXPECT_TRUE(ClosedByPeer(s));
 }
 
 TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
