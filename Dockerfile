@@ -32,6 +32,7 @@ RUN apt-get update \
       libprometheus-cpp-pull1.0 \
       libssl3 \
       libisal2 \
+      libjemalloc2 \
       libarchive13 \
       ca-certificates \
       rclone \

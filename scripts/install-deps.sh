@@ -9,7 +9,7 @@ packages=(
   g++ cmake ninja-build pkg-config clang-format
   # libraries (SPEC §1)
   librocksdb-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
-  libsodium-dev prometheus-cpp-dev libssl-dev libisal-dev libarchive-dev
+  libsodium-dev prometheus-cpp-dev libssl-dev libisal-dev libarchive-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (libFuzzer) and sanitizer runtimes
   clang libclang-rt-14-dev
