@@ -8,7 +8,9 @@
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <sstream>
@@ -193,6 +195,11 @@ class Metrics::Impl : public wal::WalProbe {
   // series under a shared lock and takes the exclusive lock only for a new
   // label set (bounded by routes x methods x statuses). `labels()` builds
   // the label map only then: a std::map per request was most of the cost.
+  //
+  // The per-request series go through Local() first: a thread's own copy of
+  // the lookups it has done, so the hot path takes no lock at all (a shared
+  // lock still moves its cache line between the I/O threads on every
+  // request). Series are never removed, so a cached pointer stays valid.
   template <class T, class MakeLabels, class... Args>
   T& Series(Family<T>& family, std::unordered_map<std::string, T*>& cache, const std::string& key,
             const MakeLabels& labels, Args&&... args) {
@@ -205,6 +212,22 @@ class Metrics::Impl : public wal::WalProbe {
     auto [it, inserted] = cache.emplace(key, nullptr);
     if (inserted) it->second = &family.Add(labels(), std::forward<Args>(args)...);
     return *it->second;
+  }
+
+  template <class T, class MakeLabels, class... Args>
+  T& Local(Family<T>& family, std::unordered_map<std::string, T*>& cache, const std::string& key,
+           const MakeLabels& labels, Args&&... args) {
+    // Keyed by this Impl's serial number and the family's cache: Metrics
+    // objects (tests make several, possibly at a reused address) never see
+    // each other's series.
+    thread_local std::map<std::pair<uint64_t, const void*>, std::unordered_map<std::string, void*>>
+        local;
+    auto& mine = local[{serial_, &cache}];
+    auto it = mine.find(key);
+    if (it != mine.end()) return *static_cast<T*>(it->second);
+    T& series = Series(family, cache, key, labels, std::forward<Args>(args)...);
+    mine.emplace(key, &series);
+    return series;
   }
 
   // Caps `project` label values (SPEC: bounded cardinality).
@@ -258,6 +281,8 @@ class Metrics::Impl : public wal::WalProbe {
   }
 
   prometheus::Registry registry_;
+  static inline std::atomic<uint64_t> next_serial_{1};
+  const uint64_t serial_ = next_serial_.fetch_add(1);
   std::shared_mutex cache_mu_;
   std::unordered_map<std::string, Counter*> request_counters_;
   std::unordered_map<std::string, Histogram*> request_durations_;
@@ -304,16 +329,16 @@ void Metrics::ObserveRequest(std::string_view route, std::string_view method, un
                          static_cast<char>('0' + status % 10), '\0'};
   key.assign(route).append(1, '\0').append(method).append(1, '\0').append(status_text, 3);
   impl_
-      ->Series(impl_->http_requests_, impl_->request_counters_, key,
-               [&] {
-                 return prometheus::Labels{{"route", std::string(route)},
-                                           {"method", std::string(method)},
-                                           {"status", std::string(status_text, 3)}};
-               })
+      ->Local(impl_->http_requests_, impl_->request_counters_, key,
+              [&] {
+                return prometheus::Labels{{"route", std::string(route)},
+                                          {"method", std::string(method)},
+                                          {"status", std::string(status_text, 3)}};
+              })
       .Increment();
   key.assign(route);
   impl_
-      ->Series(
+      ->Local(
           impl_->http_duration_, impl_->request_durations_, key,
           [&] {
             return prometheus::Labels{{"route", std::string(route)}};

@@ -40,14 +40,11 @@ Response TransportError(http::status status, std::string_view code, std::string_
 
 // --- SessionShared ----------------------------------------------------------
 
-std::shared_ptr<Handler> SessionShared::handler() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return handler_;
-}
-
 void SessionShared::set_handler(std::shared_ptr<Handler> handler) {
   std::lock_guard<std::mutex> lock(mu_);
-  handler_ = std::move(handler);
+  // A request may still be inside the previous handler: keep it alive.
+  handler_.store(handler.get(), std::memory_order_release);
+  if (handler) installed_.push_back(std::move(handler));
 }
 
 void SessionShared::ConnectionOpened() {
@@ -272,8 +269,8 @@ class BasicSession final : public Session,
     keep_alive_ = req.keep_alive();
     shared_->RequestStarted();
     in_request_ = true;
-    auto handler = shared_->handler();
-    if (!handler) {
+    Handler* handler = shared_->handler();
+    if (handler == nullptr) {
       return SendResponse(TransportError(http::status::service_unavailable, "unavailable",
                                          "server is starting", version_, keep_alive_));
     }

@@ -45,6 +45,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <vector>
 
 #include "api/handler.h"
 
@@ -83,7 +84,9 @@ class SessionShared {
   // Called with the new count when a connection opens or closes.
   std::function<void(size_t)> on_connections;
 
-  std::shared_ptr<Handler> handler() const;
+  // The installed handler, or nullptr. Lock-free (read on every request):
+  // every handler ever installed is kept alive here until this object goes.
+  Handler* handler() const { return handler_.load(std::memory_order_acquire); }
   void set_handler(std::shared_ptr<Handler> handler);
 
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
@@ -102,7 +105,8 @@ class SessionShared {
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<Handler> handler_;  // guarded by mu_
+  std::vector<std::shared_ptr<Handler>> installed_;  // guarded by mu_
+  std::atomic<Handler*> handler_{nullptr};
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<size_t> connections_{0};
