@@ -39,7 +39,11 @@
 //   and calls `done` before it returns, on the calling thread. A lone writer
 //   then pays no thread handoff (two wake-ups) on top of the fdatasync. The
 //   guarantees are the same; only the thread differs. Callers that enable it
-//   must not hold, across AppendAsync, a lock that `done` takes.
+//   must not hold, across AppendAsync, a lock that `done` takes. The log
+//   sees concurrency as records queued behind a group, so enable it only
+//   with at least two appending threads: a single appender that is itself
+//   the backlog (an I/O thread with requests waiting on its sockets) would
+//   commit them one fdatasync each.
 //   A group is cut at max_group_bytes; rotation happens between groups, once
 //   the active segment holds >= segment_bytes, so a group never spans segments.
 //

@@ -214,6 +214,53 @@ TEST_F(OperationsTest, NoisyKeyIsLimitedWhileAnotherProjectKeepsWriting) {
   EXPECT_EQ(m->body.find("stemedb_rate_limited_total{project=\"quiet\"} 1"), std::string::npos);
 }
 
+// Group commit must form under concurrent writers with any number of I/O
+// threads. With one I/O thread, committing inline (each write synced on the
+// I/O thread while the next requests wait unread on its sockets) would make
+// every group a single record; the server turns inline commits off there.
+TEST_F(OperationsTest, ConcurrentWritersShareFsyncsWithOneOrTwoIoThreads) {
+  for (const char* io_threads : {"1", "2"}) {
+    SCOPED_TRACE(std::string("STEMEDB_IO_THREADS=") + io_threads);
+    ServerProcess server;
+    server.SetEnv("STEMEDB_IO_THREADS", io_threads);
+    ASSERT_TRUE(server.Start().ok()) << server.Stderr();
+    auto http = server.Client();
+    json::object req{{"label", "load"},
+                     {"role", "write_agent"},
+                     {"project", "load"},
+                     {"rate_limit", "1000000/s,1000000"}};
+    auto created =
+        http->Request("POST", "/v1/admin/api-keys", Serialize(req), Auth(server.root_key()));
+    ASSERT_TRUE(created && created->status == 201) << Describe(created);
+    const std::string key = Str(ParseJson(created->body), "key");
+    constexpr int kWriters = 32, kPerWriter = 40;
+    std::atomic<int> failed{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        auto client = server.Client();
+        for (int i = 0; i < kPerWriter; ++i) {
+          auto r = PostAssertion(*client, key, Assertion("s" + std::to_string(w), "p", i, "a"));
+          if (!r || r->status != 201) failed++;
+        }
+      });
+    }
+    for (auto& t : writers) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    auto m = http->Request("GET", "/metrics", "", {});
+    ASSERT_TRUE(m && m->status == 200);
+    std::smatch sum, count;
+    ASSERT_TRUE(std::regex_search(
+        m->body, sum, std::regex(R"re(stemedb_wal_group_commit_records_sum ([0-9.e+]+))re")));
+    ASSERT_TRUE(std::regex_search(
+        m->body, count, std::regex(R"re(stemedb_wal_group_commit_records_count ([0-9.e+]+))re")));
+    const double records = std::stod(sum[1]), groups = std::stod(count[1]);
+    ASSERT_GE(records, kWriters * kPerWriter);
+    // 32 writers waiting on each other: typically 8-20 records per fsync.
+    EXPECT_GT(records / groups, 2.0) << records << " records in " << groups << " groups";
+  }
+}
+
 TEST_F(OperationsTest, MetricsAreValidPrometheusTextWithEverySpecName) {
   ASSERT_TRUE(server_.Start().ok()) << server_.Stderr();
   http_ = server_.Client();
