@@ -183,9 +183,9 @@ Result<CommitInfo> DbImpl::ApplyAssertBatch(Lsn lsn, int64_t recorded, const Ass
   // 64 random bits from libsodium's CSPRNG. Two ids can only collide within
   // one microsecond, where even a thousand ids collide with chance ~10^-14,
   // so the store does not pay a point lookup per assertion on the single
-  // apply thread to look for one (that cost capped batch throughput). A duplicate inside one
-  // entry is a caller bug and is still refused (deterministically, so also
-  // on replay).
+  // apply thread to look for one (that cost capped batch throughput). A
+  // duplicate inside one entry is a caller bug and is still refused
+  // (deterministically, so also on replay).
   if (e.assertions.size() > 1) {
     std::unordered_set<std::string_view> seen;
     for (const NewAssertion& a : e.assertions) {

@@ -97,7 +97,8 @@ enum class SyncPolicy { kAlways, kInterval, kNone };
 Result<SyncPolicy> ParseSyncPolicy(std::string_view text);
 
 // Observer for metrics (SPEC §6). wal/ never touches Prometheus: api/ passes
-// an implementation that does; tests pass nothing. Called on the writer thread.
+// an implementation that does; tests pass nothing. Called by the thread that
+// writes the group: the writer thread, or an appender committing inline.
 class WalProbe {
  public:
   virtual ~WalProbe() = default;
