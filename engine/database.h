@@ -8,7 +8,10 @@
 //   with the applied LSN, in LSN order, on the engine's apply thread (so the
 //   WAL writer already writes and syncs the next group); only then is
 //   `done` called. So an acknowledged write is durable and already visible to
-//   every later read.
+//   every later read. With wal.inline_commit, a record the WAL committed on
+//   the submitting thread (the log was idle) is applied there too when the
+//   apply thread is idle with nothing queued, and `done` runs before
+//   SubmitAsync returns.
 //
 // RECOVERY
 //   Open() opens RocksDB, reads the applied LSN that was flushed atomically
@@ -23,8 +26,10 @@
 //
 // THREAD-SAFETY: every public method may be called from any thread once Open
 // returned, except Close (once, by the owner). `done` callbacks run on the
-// apply thread (or the WAL writer thread for a WAL error) and must not block
-// nor submit and wait; post the reply to the caller's executor.
+// apply thread (or the WAL writer thread for a WAL error), or, with
+// wal.inline_commit, on the submitting thread inside SubmitAsync; they must
+// not block nor submit and wait, nor take a lock the submitter holds across
+// SubmitAsync.
 #pragma once
 
 #include <atomic>
