@@ -24,6 +24,7 @@
 #endif
 #if defined(STEMEDB_FAILPOINTS) && __has_include("util/fault_injection_env.h")
 #include "util/fault_injection_env.h"
+#include "util/time_format.h"
 #define STEMEDB_HAVE_FAULT_ENV 1
 #endif
 
@@ -31,12 +32,6 @@ namespace stemedb::api {
 namespace {
 
 namespace json = boost::json;
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int Fail(const std::string& what) {
   // The one line of SPEC §3; nothing else on stderr for a refused start.
@@ -290,7 +285,7 @@ int App::Impl::Run() {
       return Shutdown(Fail(std::string("cannot load the ") + l.what + ": " + s.ToString()));
     }
   }
-  auto root = EnsureRootKey(env_, config_, keys_.get(), NowMicros());
+  auto root = EnsureRootKey(env_, config_, keys_.get(), UnixMicrosNow());
   if (!root) return Shutdown(Fail(root.error().message()));
   if (root->generated) {
     log::Warn("generated a root API key (loopback only); read it from the file",

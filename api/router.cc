@@ -11,15 +11,10 @@
 #include "api/json_validation.h"
 #include "auth/key_store.h"
 #include "util/logging.h"
+#include "util/time_format.h"
 
 namespace stemedb::api {
 namespace {
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Splits "/a/b/c" into its segments without allocating.
 // Reads "/a/b" as "a", "b" ("/a/" as "a", ""), without allocating: route
@@ -109,7 +104,7 @@ std::string NewId() {
     used = 0;
   }
   unsigned char bytes[16];
-  const uint64_t micros = static_cast<uint64_t>(std::max<int64_t>(0, NowMicros()));
+  const uint64_t micros = static_cast<uint64_t>(std::max<int64_t>(0, UnixMicrosNow()));
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(micros >> (56 - 8 * i));
   std::memcpy(bytes + 8, pool.data() + used, kRandomBytes);
   used += kRandomBytes;
@@ -248,7 +243,7 @@ void Router::Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn 
   call->meta = std::move(meta);
   call->reply = std::move(reply);
   call->stream = std::move(stream);
-  call->now_us = NowMicros();
+  call->now_us = UnixMicrosNow();
 
   // CORS: exact origin match against the allow-list ("*" allows any).
   if (auto it = call->req.find(http::field::origin); it != call->req.end()) {

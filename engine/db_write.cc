@@ -9,15 +9,10 @@
 
 #include "engine/coding.h"
 #include "engine/db_impl.h"
+#include "util/time_format.h"
 
 namespace stemedb::engine {
 namespace {
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Fixed64(uint64_t v) {
   std::string s;
@@ -37,7 +32,7 @@ void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done) {
     return;
   }
   auto e = std::make_shared<WalEntry>();
-  e->recorded_at_us = NowMicros();
+  e->recorded_at_us = UnixMicrosNow();
   e->entry = std::move(entry);
   std::string payload = EncodeWalEntry(*e);
   const size_t bytes = payload.size();
@@ -206,7 +201,9 @@ Result<CommitInfo> DbImpl::ApplyAssertBatch(Lsn lsn, int64_t recorded, const Ass
     s.json.clear();
     AppendAssertionJson(&s.json, e.project, a, lsn, recorded);
     s.value.clear();
-    AppendNewAssertionRecord(&s.value, e.project, a, s.json, lsn, ordinal);
+    AppendAssertionRecord(
+        &s.value, AssertionRecordView{e.project, a.subject, a.predicate, a.agent_id, a.value_json,
+                                      s.json, lsn, ordinal, Lsn(), ""});
     batch->Put(cf(Cf::kAssertions), a.id, s.value).PermitUncheckedError();
     for (auto [index, c] : {std::pair{IndexId::kSubject, Cf::kIdxSubject},
                             std::pair{IndexId::kPredicate, Cf::kIdxPredicate},

@@ -13,36 +13,30 @@ constexpr uint8_t kRecordVersion = 1;
 
 }  // namespace
 
+AssertionRecordView AssertionRecordView::Of(const AssertionRecord& r) {
+  return AssertionRecordView{r.project, r.subject, r.predicate, r.agent_id,      r.value_json,
+                             r.json,    r.lsn,     r.ordinal,   r.retracted_lsn, r.retraction_id};
+}
+
+void AppendAssertionRecord(std::string* out, const AssertionRecordView& r) {
+  out->push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(out, r.project);
+  PutLengthPrefixed(out, r.subject);
+  PutLengthPrefixed(out, r.predicate);
+  PutLengthPrefixed(out, r.agent_id);
+  PutLengthPrefixed(out, r.value_json);
+  PutLengthPrefixed(out, r.json);
+  PutVarint64(out, r.lsn.value());
+  PutVarint64(out, r.ordinal);
+  PutVarint64(out, r.retracted_lsn.value());
+  PutLengthPrefixed(out, r.retraction_id);
+}
+
 std::string EncodeAssertionRecord(const AssertionRecord& r) {
   std::string v;
   v.reserve(r.json.size() * 2 + 32);
-  v.push_back(static_cast<char>(kRecordVersion));
-  PutLengthPrefixed(&v, r.project);
-  PutLengthPrefixed(&v, r.subject);
-  PutLengthPrefixed(&v, r.predicate);
-  PutLengthPrefixed(&v, r.agent_id);
-  PutLengthPrefixed(&v, r.value_json);
-  PutLengthPrefixed(&v, r.json);
-  PutVarint64(&v, r.lsn.value());
-  PutVarint64(&v, r.ordinal);
-  PutVarint64(&v, r.retracted_lsn.value());
-  PutLengthPrefixed(&v, r.retraction_id);
+  AppendAssertionRecord(&v, AssertionRecordView::Of(r));
   return v;
-}
-
-void AppendNewAssertionRecord(std::string* out, std::string_view project, const NewAssertion& a,
-                              std::string_view json, Lsn lsn, uint32_t ordinal) {
-  out->push_back(static_cast<char>(kRecordVersion));
-  PutLengthPrefixed(out, project);
-  PutLengthPrefixed(out, a.subject);
-  PutLengthPrefixed(out, a.predicate);
-  PutLengthPrefixed(out, a.agent_id);
-  PutLengthPrefixed(out, a.value_json);
-  PutLengthPrefixed(out, json);
-  PutVarint64(out, lsn.value());
-  PutVarint64(out, ordinal);
-  PutVarint64(out, 0);         // retracted_lsn: not retracted
-  PutLengthPrefixed(out, "");  // retraction_id
 }
 
 bool DecodeAssertionRecordView(std::string_view v, AssertionRecordView* out) {
@@ -211,18 +205,6 @@ StoredAssertion ToStored(std::string_view id, const AssertionRecordView& r, Lsn 
   if (r.retracted_lsn.value() != 0 && r.retracted_lsn <= as_of) {
     s.retracted_lsn = r.retracted_lsn;
     s.retraction_id.assign(r.retraction_id);
-  }
-  return s;
-}
-
-StoredAssertion ToStored(std::string_view id, AssertionRecord&& r, Lsn as_of) {
-  StoredAssertion s;
-  s.json = std::move(r.json);
-  s.id.assign(id);
-  s.lsn = r.lsn;
-  if (r.retracted_lsn.value() != 0 && r.retracted_lsn <= as_of) {
-    s.retracted_lsn = r.retracted_lsn;
-    s.retraction_id = std::move(r.retraction_id);
   }
   return s;
 }

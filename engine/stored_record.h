@@ -45,6 +45,9 @@ struct AssertionRecordView {
   uint32_t ordinal = 0;
   Lsn retracted_lsn;
   std::string_view retraction_id;
+
+  // A view of `r`'s fields (valid while `r` is).
+  static AssertionRecordView Of(const AssertionRecord& r);
 };
 
 // retractions CF: retraction id -> RetractionRecord.
@@ -56,11 +59,10 @@ struct RetractionRecord {
 };
 
 std::string EncodeAssertionRecord(const AssertionRecord& r);
-// Appends exactly what EncodeAssertionRecord writes for a new assertion (not
-// retracted), from its fields in place: the apply path builds no
-// AssertionRecord and no temporary strings.
-void AppendNewAssertionRecord(std::string* out, std::string_view project, const NewAssertion& a,
-                              std::string_view json, Lsn lsn, uint32_t ordinal);
+// The one encoder of the record: appends `r` to *out. EncodeAssertionRecord
+// is this into a fresh string; the apply path passes views of the new
+// assertion's fields, so it builds no AssertionRecord and no temporaries.
+void AppendAssertionRecord(std::string* out, const AssertionRecordView& r);
 Result<AssertionRecord> DecodeAssertionRecord(std::string_view v);
 // Same checks as DecodeAssertionRecord; false (never a partial view) if `v`
 // is not a well-formed record.
@@ -80,7 +82,6 @@ std::string BuildRetractionJson(std::string_view project, std::string_view id,
                                 std::string_view target_id, Lsn lsn, int64_t recorded_at_us);
 
 // The StoredAssertion a read returns when reading as of `as_of`.
-StoredAssertion ToStored(std::string_view id, AssertionRecord&& r, Lsn as_of);
 StoredAssertion ToStored(std::string_view id, const AssertionRecordView& r, Lsn as_of);
 
 }  // namespace stemedb::engine

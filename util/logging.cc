@@ -45,12 +45,6 @@ void AppendTextValue(std::string* out, std::string_view s) {
   }
 }
 
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 void Configure(Format format, Level min_level) {
@@ -80,7 +74,7 @@ void FormatLine(std::string* line, Level level, std::string_view msg,
   line->clear();
   if (g_format.load(std::memory_order_relaxed) == static_cast<int>(Format::kJson)) {
     line->append("{\"ts\":\"");
-    AppendRfc3339(line, NowMicros(), 3);
+    AppendRfc3339(line, UnixMicrosNow(), 3);
     line->append("\",\"level\":\"");
     line->append(LevelName(level, true));
     line->append("\",\"msg\":");
@@ -93,7 +87,7 @@ void FormatLine(std::string* line, Level level, std::string_view msg,
     }
     line->append("}\n");
   } else {
-    AppendRfc3339(line, NowMicros(), 3);
+    AppendRfc3339(line, UnixMicrosNow(), 3);
     line->push_back(' ');
     line->append(LevelName(level, false));
     line->push_back(' ');

@@ -1,6 +1,7 @@
 #include "util/time_format.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace stemedb {
 namespace {
@@ -162,6 +163,12 @@ void AppendRfc3339(std::string* out, int64_t us, int fraction_digits) {
   const int digits = std::clamp(fraction_digits, 0, 6);
   out->append(buf, static_cast<size_t>(digits == 0 ? 19 : 20 + digits));
   out->push_back('Z');
+}
+
+int64_t UnixMicrosNow() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string FormatRfc3339(int64_t us) {

@@ -11,7 +11,8 @@
 // "2026-11-22T15:38:22.123456Z", so stored times sort as strings and
 // round-trip through ParseRfc3339 exactly.
 //
-// Pure functions; thread-safe; no allocation except the returned string.
+// Thread-safe; no allocation except the returned string; pure but for
+// UnixMicrosNow.
 // One implementation for the whole server: api/ (replies, as_of), engine/
 // (stored recorded_at) and auth/ (key and audit times) all format here.
 #pragma once
@@ -27,6 +28,10 @@ namespace stemedb {
 // not an RFC 3339 date-time (wrong shape, month 13, Feb 30, hour 24,
 // offset beyond ±23:59, year outside 0000..9999 after applying the offset).
 std::optional<int64_t> ParseRfc3339(std::string_view text);
+
+// The wall clock (system_clock) in microseconds since the Unix epoch: the
+// unit of every stored and formatted time.
+int64_t UnixMicrosNow();
 
 // "YYYY-MM-DDTHH:MM:SS.ffffffZ" for `us` microseconds since the epoch.
 // REQUIRES: the instant lies in years 0000..9999.

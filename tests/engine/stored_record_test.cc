@@ -79,9 +79,9 @@ TEST(StoredRecordTest, AssertionJsonIsValidAndComplete) {
 
 TEST(StoredRecordTest, ToStoredHonoursAsOf) {
   AssertionRecord r{"p", "s", "pred", "ag", "1", "{}", Lsn(3), 0, Lsn(10), "r"};
-  StoredAssertion before = ToStored("id", AssertionRecord(r), Lsn(9));
+  StoredAssertion before = ToStored("id", AssertionRecordView::Of(r), Lsn(9));
   EXPECT_FALSE(before.retracted_lsn);
-  StoredAssertion after = ToStored("id", AssertionRecord(r), Lsn(10));
+  StoredAssertion after = ToStored("id", AssertionRecordView::Of(r), Lsn(10));
   EXPECT_EQ(after.retracted_lsn, Lsn(10));
   EXPECT_EQ(after.retraction_id, "r");
   EXPECT_EQ(after.id, "id");

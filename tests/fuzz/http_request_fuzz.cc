@@ -20,17 +20,12 @@
 #include "api/session.h"
 #include "auth/key_store.h"
 #include "tests/fuzz/fuzz_target.h"
+#include "util/time_format.h"
 
 namespace {
 
 using namespace stemedb;
 namespace http = boost::beast::http;
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // One database and router for the whole run (opening RocksDB per input would
 // make the fuzzer a RocksDB-open benchmark). Writes accumulate; that is fine.
@@ -93,7 +88,7 @@ struct Fixture {
     s.db_dir = dir + "/db";
     router = std::make_unique<api::Router>(std::move(s));
     admin = auth::GenerateKey();
-    FUZZ_CHECK(keys->SeedRootKey(admin, NowMicros()).has_value());
+    FUZZ_CHECK(keys->SeedRootKey(admin, UnixMicrosNow()).has_value());
     writer = MakeKey(auth::Role::kWriteAgent);
     reader = MakeKey(auth::Role::kReadOnly);
   }
@@ -110,7 +105,7 @@ struct Fixture {
     req.label = "fuzz";
     req.role = role;
     req.project = "fuzz";
-    auto issued = keys->Create(req, "fuzz", NowMicros());
+    auto issued = keys->Create(req, "fuzz", UnixMicrosNow());
     FUZZ_CHECK(issued.has_value());
     return issued->key;
   }

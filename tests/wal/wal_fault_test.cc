@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/util/temp_dir.h"
+#include "tests/wal/wal_test_options.h"
 #include "util/fault_injection_env.h"
 #include "wal/wal.h"
 
@@ -24,12 +25,8 @@ using stemedb::testing::TempDir;
 bool g_inline_commit = false;
 
 WalOptions Options(const std::string& dir, Env* env) {
-  WalOptions o;
-  o.dir = dir;
-  o.env = env;
+  WalOptions o = testing::SmallSegmentOptions(dir, env);
   o.inline_commit = g_inline_commit;
-  o.segment_bytes = 4096;
-  o.preallocate_next_segment = false;
   return o;
 }
 

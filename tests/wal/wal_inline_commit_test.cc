@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/util/temp_dir.h"
+#include "tests/wal/wal_test_options.h"
 #include "wal/wal.h"
 
 namespace stemedb::wal {
@@ -19,10 +20,7 @@ namespace {
 using stemedb::testing::TempDir;
 
 WalOptions InlineOptions(const std::string& dir) {
-  WalOptions o;
-  o.dir = dir;
-  o.segment_bytes = 4096;
-  o.preallocate_next_segment = false;
+  WalOptions o = testing::SmallSegmentOptions(dir);
   o.inline_commit = true;
   return o;
 }

@@ -9,6 +9,7 @@
 #include "tests/util/temp_dir.h"
 #include "tests/wal/no_sync_env.h"
 #include "tests/wal/segment_bytes.h"
+#include "tests/wal/wal_test_options.h"
 #include "wal/log_format.h"
 #include "wal/wal.h"
 
@@ -21,12 +22,7 @@ using stemedb::testing::WriteAll;
 
 WalOptions Options(const std::string& dir) {
   static testing::NoSyncEnv env;  // the loops below open hundreds of logs
-  WalOptions o;
-  o.env = &env;
-  o.dir = dir;
-  o.segment_bytes = 4096;
-  o.preallocate_next_segment = false;
-  return o;
+  return testing::SmallSegmentOptions(dir, &env);
 }
 
 std::vector<std::string> Payloads() { return {"one", "", "three33", std::string(40, '4'), "5"}; }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tests/util/temp_dir.h"
+#include "tests/wal/wal_test_options.h"
 #include "wal/log_format.h"
 
 namespace stemedb::wal {
@@ -17,13 +18,7 @@ namespace {
 
 using stemedb::testing::TempDir;
 
-WalOptions Options(const std::string& dir) {
-  WalOptions o;
-  o.dir = dir;
-  o.segment_bytes = 4096;
-  o.preallocate_next_segment = false;
-  return o;
-}
+WalOptions Options(const std::string& dir) { return testing::SmallSegmentOptions(dir); }
 
 std::unique_ptr<Wal> MustOpen(const WalOptions& o, RecoveryReport* report = nullptr) {
   auto r = Wal::Open(o, report);
