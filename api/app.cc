@@ -15,17 +15,13 @@
 #include "auth/audit_log.h"
 #include "auth/key_store.h"
 #include "auth/rate_limiter.h"
+#include "api/router.h"
 #include "auth/usage_meter.h"
 #include "util/logging.h"
-
-#if __has_include("api/router.h")
-#include "api/router.h"
-#define STEMEDB_HAVE_ROUTER 1
-#endif
-#if defined(STEMEDB_FAILPOINTS) && __has_include("util/fault_injection_env.h")
-#include "util/fault_injection_env.h"
 #include "util/time_format.h"
-#define STEMEDB_HAVE_FAULT_ENV 1
+
+#ifdef STEMEDB_FAILPOINTS
+#include "util/fault_injection_env.h"
 #endif
 
 namespace stemedb::api {
@@ -39,9 +35,8 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-// Serves the process while the store is being opened (and forever, if there
-// is no router in this build): liveness says "replaying", metrics work,
-// everything else is 503 so clients retry.
+// Serves the process while the store is being opened: liveness says
+// "replaying", metrics work, everything else is 503 so clients retry.
 class BootHandler final : public Handler {
  public:
   BootHandler(std::function<std::string()> health, Metrics* metrics)
@@ -96,7 +91,7 @@ class App::Impl {
   const ServerConfig config_;
   Env* env_ = Env::Default();
   Env* wal_env_ = Env::Default();
-#ifdef STEMEDB_HAVE_FAULT_ENV
+#ifdef STEMEDB_FAILPOINTS
   std::unique_ptr<FaultInjectionEnv> fault_env_;
 #endif
   std::unique_ptr<FileLock> lock_;
@@ -191,7 +186,7 @@ int App::Impl::Run() {
   if (!lock) return Fail(lock.error().message());
   lock_ = std::move(*lock);
 
-#ifdef STEMEDB_HAVE_FAULT_ENV
+#ifdef STEMEDB_FAILPOINTS
   if (const char* spec = std::getenv("STEMEDB_FAILPOINT"); spec != nullptr && *spec != '\0') {
     fault_env_ = std::make_unique<FaultInjectionEnv>(Env::Default());
     if (Status s = fault_env_->ConfigureFromSpec(spec); !s.ok()) {
@@ -296,7 +291,6 @@ int App::Impl::Run() {
     log::Info("seeded the root API key from STEMEDB_ROOT_API_KEY");
   }
 
-#ifdef STEMEDB_HAVE_ROUTER
   Services services;
   services.config = &config_;
   services.db = db_.get();
@@ -316,9 +310,6 @@ int App::Impl::Run() {
   services.db_dir = config_.db_dir;
   router_ = std::make_shared<Router>(std::move(services));
   server_->set_handler(router_);
-#else
-  log::Warn("built without api/router.h: only health and metrics are served");
-#endif
   replay_done_.store(true);
   metrics_->SetReady(Ready());
   log::Info("ready", {{"port", std::to_string(server_->port())}});
