@@ -2,18 +2,19 @@
 // assignments (eval'd by the script). Paths under a container mountPath are
 // remapped below ROOT so the real binary runs with the manifest's layout.
 //
-// Usage: node facts.mjs OVERLAY ROOT [BACKUP_ROOT]   (OVERLAY: base | dev | prod)
-// The backup job is another pod: its mounts go below BACKUP_ROOT (default ROOT).
+// Usage: node facts.mjs ENV ROOT [BACKUP_ROOT]   (ENV: dev | prod)
+// The backup job is another pod: its mounts go below BACKUP_ROOT (default
+// ROOT). The restore Job mounts the Deployment's PVCs: its paths go below ROOT.
 import path from "node:path";
-import { render, ruleMetricNames } from "./validate.mjs";
+import { ENVIRONMENTS, expandWith, renderEnvironment, ruleMetricNames } from "./validate.mjs";
 
 const [overlay, root, backupRoot = root] = process.argv.slice(2);
-const dirs = { base: "k3s/base", dev: "k3s/overlays/dev", prod: "k3s/overlays/prod" };
-if (!dirs[overlay] || !root) {
-  console.error("usage: node facts.mjs base|dev|prod ROOT");
+if (!ENVIRONMENTS[overlay]?.restore || !root) {
+  console.error("usage: node facts.mjs dev|prod ROOT [BACKUP_ROOT]");
   process.exit(2);
 }
-const objs = render(dirs[overlay]);
+const rendered = renderEnvironment(overlay);
+const objs = rendered.app;
 const q = (s) => `'${String(s).replaceAll("'", `'\\''`)}'`;
 const arr = (name, xs) => console.log(`${name}=(${xs.map(q).join(" ")})`);
 const one = (name, v) => console.log(`${name}=${q(v ?? "")}`);
@@ -62,12 +63,25 @@ arr("RULE_METRICS", [...ruleMetricNames(objs)].sort());
 const cj = objs.find((o) => o.kind === "CronJob" && o.metadata.name === "stemedb-backup");
 const jc = cj.spec.jobTemplate.spec.template.spec.containers[0];
 const jr = remapper(jc, backupRoot);
-const jenv = Object.fromEntries((jc.env || []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
-// Kubernetes expands $(VAR) in command/args from the container's env.
-const expand = (s) => s.replace(/\$\(([A-Za-z0-9_]+)\)/g, (m, v) => jenv[v] ?? m);
-arr("BACKUP_CMD", [...(jc.command || []), ...(jc.args || [])].map(expand));
+arr("BACKUP_CMD", [...(jc.command || []), ...(jc.args || [])].map(expandWith(jc)));
 arr("BACKUP_ENV", envLines(jc, jr.map));
 arr("BACKUP_MOUNTS", jr.mounts.map((m) => path.join(backupRoot, m)));
 arr("BACKUP_ENVFROM_SECRETS", (jc.envFrom || []).map((e) => e.secretRef?.name).filter(Boolean));
 one("BACKUP_DEADLINE", cj.spec.jobTemplate.spec.activeDeadlineSeconds);
-one("BACKUP_REMOTE_VALUE", jenv.BACKUP_REMOTE ?? "");
+one("BACKUP_REMOTE_VALUE", expandWith(jc)("$(BACKUP_REMOTE)"));
+
+// The restore Job: its command with every path remapped below ROOT (it mounts
+// the Deployment's PVCs) and $(BACKUP_NAME) left for the caller to fill.
+const rjob = rendered.restore.find((o) => o.kind === "Job");
+const rc = rjob.spec.template.spec.containers[0];
+const rr = remapper(rc);
+const rexpand = expandWith(rc, ["BACKUP_NAME"]);
+arr("RESTORE_CMD", [...(rc.command || []), ...(rc.args || [])].map((a) => rr.map(rexpand(a))));
+arr("RESTORE_ENV", envLines(rc, rr.map).filter((l) => !l.startsWith("BACKUP_NAME=")));
+arr("RESTORE_ENVFROM_SECRETS", (rc.envFrom || []).map((e) => e.secretRef?.name).filter(Boolean));
+
+// The smoke Job: command and env (its key comes from a Secret).
+const sjob = rendered.smoke.find((o) => o.kind === "Job");
+const sc = sjob.spec.template.spec.containers[0];
+arr("SMOKE_CMD", [...(sc.command || []), ...(sc.args || [])].map(expandWith(sc)));
+arr("SMOKE_ENV", envLines(sc, remapper(sc, backupRoot).map));

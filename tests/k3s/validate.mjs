@@ -1,10 +1,12 @@
-// Renders k3s/base and every overlay with `kubectl kustomize`, then checks:
-//  1. schema: every object against its Kubernetes / CRD schema
-//     (kubernetes-models, @kubernetes-models/{traefik,cert-manager,
-//     external-secrets,prometheus-operator}); unknown kinds fail;
+// Renders every kustomization under k3s/ with `kubectl kustomize` (the app
+// base and overlays, the data kustomizations, the one-off Jobs), then checks:
+//  1. schema: every object against the schema of a CURRENT release of its
+//     API (SCHEMAS below names each release); an apiVersion an operator no
+//     longer serves (RETIRED) or an unknown kind fails;
 //  2. unknown fields: every object is type-checked by tsc as a literal of the
-//     model's interface, so a field the API does not define is an error;
-//  3. policy (the deployment contract, SPEC §2/§3/§6/§8): see checkPolicies.
+//     model's interface (vendored CRD schemas: additionalProperties closed),
+//     so a field the API does not define is an error;
+//  3. policy (the deployment contract, k3s/README.md): see checkPolicies.
 // `--self-test` then breaks the rendered prod objects one way at a time and
 // requires each break to be caught (a check that cannot fail is a defect).
 //
@@ -14,34 +16,98 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import Ajv from "ajv";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
-const OVERLAYS = { base: "k3s/base", dev: "k3s/overlays/dev", prod: "k3s/overlays/prod" };
 const NAMESPACE = "stemedb";
 const PORT = 18180;
 const UID = 1000;
 
-// apiVersion -> module exporting `<Kind>` (class) and `I<Kind>` (interface).
-const MODULES = {
-  v1: "kubernetes-models/v1",
-  "apps/v1": "kubernetes-models/apps/v1",
-  "batch/v1": "kubernetes-models/batch/v1",
-  "policy/v1": "kubernetes-models/policy/v1",
-  "networking.k8s.io/v1": "kubernetes-models/networking.k8s.io/v1",
-  "traefik.io/v1alpha1": "@kubernetes-models/traefik/traefik.io/v1alpha1",
-  "cert-manager.io/v1": "@kubernetes-models/cert-manager/cert-manager.io/v1",
-  "external-secrets.io/v1beta1": "@kubernetes-models/external-secrets/external-secrets.io/v1beta1",
-  "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+// What each environment renders. The app never contains the data (namespace,
+// StorageClass, PVCs): `kubectl delete -k` of the app must leave the data.
+export const ENVIRONMENTS = {
+  base: { app: "k3s/base", data: "k3s/data/base" },
+  dev: {
+    app: "k3s/overlays/dev",
+    data: "k3s/data/dev",
+    restore: "k3s/overlays/dev/jobs/restore",
+    smoke: "k3s/overlays/dev/jobs/smoke",
+  },
+  prod: {
+    app: "k3s/overlays/prod",
+    data: "k3s/data/prod",
+    restore: "k3s/overlays/prod/jobs/restore",
+    smoke: "k3s/overlays/prod/jobs/smoke",
+  },
 };
 
+// apiVersion -> its schema and the release that schema is from. `pkg` is
+// checked against the installed package (package-lock.json), so this table
+// cannot silently drift from what is validated. tests/k3s/README.md lists
+// the same and how to update.
+export const SCHEMAS = {
+  v1: { module: "kubernetes-models/v1", pkg: "kubernetes-models@5.1.0", release: "Kubernetes 1.36.0" },
+  "apps/v1": { module: "kubernetes-models/apps/v1", pkg: "kubernetes-models@5.1.0", release: "Kubernetes 1.36.0" },
+  "batch/v1": { module: "kubernetes-models/batch/v1", pkg: "kubernetes-models@5.1.0", release: "Kubernetes 1.36.0" },
+  "policy/v1": { module: "kubernetes-models/policy/v1", pkg: "kubernetes-models@5.1.0", release: "Kubernetes 1.36.0" },
+  "networking.k8s.io/v1": {
+    module: "kubernetes-models/networking.k8s.io/v1",
+    pkg: "kubernetes-models@5.1.0",
+    release: "Kubernetes 1.36.0",
+  },
+  "storage.k8s.io/v1": {
+    module: "kubernetes-models/storage.k8s.io/v1",
+    pkg: "kubernetes-models@5.1.0",
+    release: "Kubernetes 1.36.0",
+  },
+  "traefik.io/v1alpha1": {
+    module: "@kubernetes-models/traefik/traefik.io/v1alpha1",
+    pkg: "@kubernetes-models/traefik@2.0.0",
+    release: "Traefik v3.7.1",
+  },
+  "cert-manager.io/v1": {
+    module: "@kubernetes-models/cert-manager/cert-manager.io/v1",
+    pkg: "@kubernetes-models/cert-manager@6.0.0",
+    release: "cert-manager v1.20.2",
+  },
+  "monitoring.coreos.com/v1": {
+    module: "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+    pkg: "@kubernetes-models/prometheus-operator@6.0.0",
+    release: "prometheus-operator v0.91.0",
+  },
+  // npm's newest external-secrets models (@kubernetes-models/external-secrets
+  // 2.0.0) are generated from external-secrets v0.16.2; the CRD's own schema
+  // of a current release is vendored instead.
+  "external-secrets.io/v1": {
+    crds: { ExternalSecret: "crds/external-secrets.io_v1_ExternalSecret.json" },
+    release: "external-secrets v2.9.0",
+  },
+};
+// apiVersions the current releases no longer serve.
+export const RETIRED = {
+  "external-secrets.io/v1beta1": "not served since external-secrets v0.17: use external-secrets.io/v1",
+  "external-secrets.io/v1alpha1": "not served by current external-secrets: use external-secrets.io/v1",
+  "traefik.containo.us/v1alpha1": "removed in Traefik v3: use traefik.io/v1alpha1",
+  "cert-manager.io/v1beta1": "removed in cert-manager 1.6: use cert-manager.io/v1",
+  "networking.k8s.io/v1beta1": "removed in Kubernetes 1.22",
+  "policy/v1beta1": "removed in Kubernetes 1.25",
+  "batch/v1beta1": "removed in Kubernetes 1.25",
+};
+const CLUSTER_SCOPED = new Set(["Namespace", "StorageClass", "PersistentVolume", "ClusterIssuer", "ClusterSecretStore"]);
+const DATA_KINDS = new Set(["Namespace", "StorageClass", "PersistentVolumeClaim", "PersistentVolume"]);
+
 // Variables that are not server settings but are documented elsewhere:
-// stemectl reads STEMEDB_ADMIN_KEY (docs/stemectl.md); the backup job's own.
+// stemectl reads STEMEDB_ADMIN_KEY and STEMEDB_URL (docs/stemectl.md).
 const STEMECTL_VARS = new Set(["STEMEDB_ADMIN_KEY", "STEMEDB_URL"]);
-const BACKUP_EXTRA_VARS = new Set(["BACKUP_REMOTE", "HOME", "XDG_CACHE_HOME"]);
-// Server settings beyond SPEC §2 that the manifests may set: the server's
-// "transport and operations" settings (api/config.h, docs/configuration.md).
-const SERVER_EXTRA_VARS = new Set(["STEMEDB_DRAIN_TIMEOUT_MS"]);
+const JOB_EXTRA_VARS = new Set(["BACKUP_REMOTE", "BACKUP_NAME", "HOME", "XDG_CACHE_HOME"]);
+
+// In-cluster peers the NetworkPolicies must admit (k3s defaults; README).
+const TRAEFIK = { ns: "kube-system", labels: { "app.kubernetes.io/name": "traefik" } };
+const PROMETHEUS = { ns: "monitoring", labels: { "app.kubernetes.io/name": "prometheus" } };
+const ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver";
+const ACME_SOLVER_PORT = 8089; // cert-manager's HTTP-01 solver pod
+const DIGEST_IMAGE = /@sha256:[0-9a-f]{64}$/;
 
 function fail(msg) {
   console.error(`validate: ${msg}`);
@@ -64,64 +130,127 @@ export function render(dir) {
   });
 }
 
-// ---- contract sources --------------------------------------------------
+export function renderEnvironment(label) {
+  const dirs = ENVIRONMENTS[label];
+  return Object.fromEntries(Object.entries(dirs).map(([part, dir]) => [part, render(dir)]));
+}
+
+// ---- contract sources (all in this repository) -----------------------------
+
+const readRepo = (p) => fs.readFileSync(path.join(repo, p), "utf8");
 
 // The server's own table of settings (api/config.cc), name -> default.
 function serverVariables() {
-  const src = fs.readFileSync(path.join(repo, "api/config.cc"), "utf8");
   const vars = new Map();
-  for (const m of src.matchAll(/\{"(STEMEDB_[A-Z0-9_]+)",\s*"([^"]*)"/g)) vars.set(m[1], m[2]);
+  for (const m of readRepo("api/config.cc").matchAll(/\{"(STEMEDB_[A-Z0-9_]+)",\s*"([^"]*)"/g)) vars.set(m[1], m[2]);
   if (vars.size < 15) fail(`api/config.cc: found only ${vars.size} STEMEDB_* settings`);
   return vars;
 }
 
-function specText() {
-  const candidates = [process.env.STEMEDB_SPEC, path.join(repo, "../shared/SPEC.md"), path.join(repo, "docs/SPEC.md")];
-  for (const c of candidates) if (c && fs.existsSync(c)) return fs.readFileSync(c, "utf8");
-  fail(`SPEC.md not found (tried ${candidates.filter(Boolean).join(", ")}; set STEMEDB_SPEC)`);
+// The settings docs/configuration.md documents.
+function documentedVariables() {
+  const vars = new Set([...readRepo("docs/configuration.md").matchAll(/`(STEMEDB_[A-Z0-9_]+)`/g)].map((m) => m[1]));
+  if (vars.size < 15) fail(`docs/configuration.md: found only ${vars.size} STEMEDB_* settings`);
+  return vars;
 }
 
-function specSection(text, n) {
-  const start = text.indexOf(`\n## ${n}.`);
-  if (start < 0) fail(`SPEC has no section ${n}`);
-  const end = text.indexOf("\n## ", start + 4);
-  return text.slice(start, end < 0 ? undefined : end);
-}
-
-export function specVariables(text) {
-  return new Set([...specSection(text, 2).matchAll(/`(STEMEDB_[A-Z0-9_]+)`/g)].map((m) => m[1]));
-}
-
-// SPEC §6 metric names; histograms also expose _bucket/_sum/_count.
-export function specMetrics(text) {
-  const sec = specSection(text, 6);
-  const names = new Set();
-  for (const m of sec.matchAll(/`(stemedb_[a-z0-9_]+)(\{[^}]*\})?`(\s*\(histogram)?/g)) {
-    names.add(m[1]);
-    if (m[3]) for (const s of ["_bucket", "_sum", "_count"]) names.add(m[1] + s);
-  }
+// The metric families the server registers (api/metrics.cc); histograms
+// also expose _bucket/_sum/_count.
+export function serverMetrics() {
+  const src = readRepo("api/metrics.cc");
+  const names = new Set([...src.matchAll(/"(stemedb_[a-z0-9_]+)"/g)].map((m) => m[1]));
+  const histograms = [
+    ...src.matchAll(/FamilyDoc\s+\w+\{"(stemedb_[a-z0-9_]+)",\s*"histogram"/g),
+    ...src.matchAll(/BuildHistogram\(\)\s*\.Name\("(stemedb_[a-z0-9_]+)"\)/g),
+  ].map((m) => m[1]);
+  for (const h of histograms) for (const s of ["_bucket", "_sum", "_count"]) names.add(h + s);
+  if (names.size < 15 || histograms.length < 2) fail(`api/metrics.cc: parsed only ${names.size} metric names`);
   return names;
 }
 
-export function ruleMetricNames(objs) {
-  const names = new Set();
-  for (const o of objs.filter((x) => x.kind === "PrometheusRule"))
-    for (const g of o.spec.groups) for (const r of g.rules) for (const m of String(r.expr).matchAll(/\b(stemedb_[a-z0-9_]+)/g)) names.add(m[1]);
-  return names;
+// The server's routes (api/router.cc): {verb, path, access}.
+export function serverRoutes() {
+  const routes = [...readRepo("api/router.cc").matchAll(/\{\s*V::(\w+),\s*"([^"]+)",\s*Access::k(\w+)/g)].map((m) => ({
+    verb: m[1].replace(/_$/, "").toUpperCase(),
+    path: m[2],
+    access: m[3],
+  }));
+  if (routes.length < 10 || !routes.some((r) => r.path.startsWith("/v1/admin/"))) fail(`api/router.cc: parsed only ${routes.length} routes`);
+  return routes;
 }
+
+// Data routes may be public; anything else (key administration, backup
+// download, /metrics, an access level this list does not know) may not.
+const PUBLIC_ACCESS = new Set(["Public", "Read", "Write"]);
+export const isPublicRoute = (r) => PUBLIC_ACCESS.has(r.access) && r.path.startsWith("/v1/") && !r.path.startsWith("/v1/admin");
 
 // ---- schema and unknown-field checks -----------------------------------
+
+function checkInstalledPackages() {
+  const errors = [];
+  for (const [apiVersion, s] of Object.entries(SCHEMAS)) {
+    if (!s.pkg) continue;
+    const at = s.pkg.lastIndexOf("@");
+    const [name, want] = [s.pkg.slice(0, at), s.pkg.slice(at + 1)];
+    let got;
+    try {
+      got = JSON.parse(fs.readFileSync(path.join(here, "node_modules", name, "package.json"), "utf8")).version;
+    } catch {
+      got = "(not installed)";
+    }
+    if (got !== want) errors.push(`schemas: ${apiVersion} is named as ${s.pkg} (${s.release}) but ${name} ${got} is installed`);
+  }
+  return errors;
+}
+
+// A CRD's structural schema, closed: the API server prunes fields it does not
+// know, so an object carrying one would silently lose it. Closing every
+// object schema that lists properties turns that into an error here.
+function closeSchema(s) {
+  if (!s || typeof s !== "object") return s;
+  if (Array.isArray(s)) return s.map(closeSchema);
+  const out = {};
+  for (const [k, v] of Object.entries(s)) out[k] = k === "properties" ? Object.fromEntries(Object.entries(v).map(([p, ps]) => [p, closeSchema(ps)])) : closeSchema(v);
+  if (out.properties && out.additionalProperties === undefined && !out["x-kubernetes-preserve-unknown-fields"]) out.additionalProperties = false;
+  return out;
+}
+
+const crdValidators = new Map();
+function crdValidator(file) {
+  if (!crdValidators.has(file)) {
+    const doc = JSON.parse(fs.readFileSync(path.join(here, file), "utf8"));
+    const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+    crdValidators.set(file, ajv.compile(closeSchema(doc.schema)));
+  }
+  return crdValidators.get(file);
+}
 
 async function schemaCheck(objs, label) {
   const errors = [];
   for (const o of objs) {
-    const mod = MODULES[o.apiVersion];
     const id = `${label}: ${o.kind}/${o.metadata?.name}`;
-    if (!mod) {
+    if (RETIRED[o.apiVersion]) {
+      errors.push(`${id}: apiVersion ${o.apiVersion} ${RETIRED[o.apiVersion]}`);
+      continue;
+    }
+    const s = SCHEMAS[o.apiVersion];
+    if (!s) {
       errors.push(`${id}: no schema for apiVersion ${o.apiVersion}`);
       continue;
     }
-    const Model = (await import(mod))[o.kind];
+    if (s.crds) {
+      const file = s.crds[o.kind];
+      if (!file) {
+        errors.push(`${id}: no schema for kind ${o.kind} in ${o.apiVersion}`);
+        continue;
+      }
+      const validate = crdValidator(file);
+      if (!validate(o))
+        for (const e of validate.errors.slice(0, 4))
+          errors.push(`${id}: schema (${s.release}): ${e.instancePath || "/"} ${e.message}${e.params?.additionalProperty ? ` "${e.params.additionalProperty}"` : ""}`);
+      continue;
+    }
+    const Model = (await import(s.module))[o.kind];
     if (!Model) {
       errors.push(`${id}: no schema for kind ${o.kind} in ${o.apiVersion}`);
       continue;
@@ -129,7 +258,7 @@ async function schemaCheck(objs, label) {
     try {
       new Model(o).validate();
     } catch (e) {
-      errors.push(`${id}: schema: ${String(e.message).split("\n").slice(0, 4).join(" | ")}`);
+      errors.push(`${id}: schema (${s.release}): ${String(e.message).split("\n").slice(0, 4).join(" | ")}`);
     }
   }
   return errors;
@@ -137,18 +266,20 @@ async function schemaCheck(objs, label) {
 
 // tsc rejects object-literal properties its interface does not declare:
 // that is the "unknown field" check the JSON-schema validators above skip.
+// (Kinds with a vendored CRD schema are closed in schemaCheck instead.)
 function unknownFieldCheck(sets) {
   const dir = path.join(here, ".generated");
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir);
   const files = [];
+  const versions = Object.keys(SCHEMAS);
   for (const [label, objs] of Object.entries(sets)) {
     const imports = new Map();
     const lines = [];
     objs.forEach((o, i) => {
-      const mod = MODULES[o.apiVersion];
+      const mod = SCHEMAS[o.apiVersion]?.module;
       if (!mod) return;
-      const alias = `I${o.kind}_${Object.keys(MODULES).indexOf(o.apiVersion)}`;
+      const alias = `I${o.kind}_${versions.indexOf(o.apiVersion)}`;
       imports.set(alias, `import type { I${o.kind} as ${alias} } from "${mod}";`);
       lines.push(`// ${o.kind}/${o.metadata?.name}`);
       lines.push(`export const o${i}: ${alias} = ${JSON.stringify(o, null, 2)};`);
@@ -178,13 +309,28 @@ function unknownFieldCheck(sets) {
 
 // ---- policy -----------------------------------------------------------
 
-const find = (objs, kind, name) => objs.find((o) => o.kind === kind && (!name || o.metadata?.name === name));
+const find = (objs, kind, name) => (objs || []).find((o) => o.kind === kind && (!name || o.metadata?.name === name));
 const envOf = (c) => Object.fromEntries((c.env || []).map((e) => [e.name, e]));
 const matches = (selector, labels) => Object.entries(selector || {}).every(([k, v]) => labels?.[k] === v);
+const commandOf = (c) => [...(c.command || []), ...(c.args || [])];
+const optionOf = (cmd, flag) => (cmd.includes(flag) ? cmd[cmd.indexOf(flag) + 1] : undefined);
+// Kubernetes expands $(VAR) in command/args from the container's env. Names
+// in `keep` stay unexpanded (set when applying, e.g. with kubectl set env).
+export const expandWith = (c, keep = []) => {
+  const vals = Object.fromEntries((c.env || []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+  return (s) => String(s ?? "").replace(/\$\(([A-Za-z0-9_]+)\)/g, (m, v) => (keep.includes(v) ? m : (vals[v] ?? m)));
+};
 
 function portNumber(container, port) {
   if (typeof port === "number") return port;
   return (container.ports || []).find((p) => p.name === port)?.containerPort;
+}
+
+const SECONDS = { s: 1, m: 60, h: 3600, d: 86400 };
+function durationSeconds(d) {
+  let total = 0;
+  for (const m of String(d ?? "0s").matchAll(/(\d+)([smhd])/g)) total += Number(m[1]) * SECONDS[m[2]];
+  return total;
 }
 
 function checkPodSecurity(pod, container, id, err) {
@@ -200,18 +346,148 @@ function checkPodSecurity(pod, container, id, err) {
   if (!(cs.capabilities?.drop || []).includes("ALL")) err(`${id}: capabilities must drop ALL`);
   if (cs.capabilities?.add?.length) err(`${id}: no capability may be added`);
   if (pod.enableServiceLinks !== false) err(`${id}: enableServiceLinks must be false (service links inject STEMEDB_API_*)`);
+  if (pod.automountServiceAccountToken !== false) err(`${id}: automountServiceAccountToken must be false (no pod here talks to the Kubernetes API)`);
   const tmp = (container.volumeMounts || []).find((m) => m.mountPath === "/tmp");
   const tmpVol = tmp && (pod.volumes || []).find((v) => v.name === tmp.name);
   if (!tmpVol?.emptyDir) err(`${id}: /tmp must be an emptyDir (read-only root filesystem)`);
 }
 
-export function checkPolicies(objs, label, ctx) {
+// mountPath -> claimName for a pod's PVC-backed mounts.
+function claimMounts(pod, container) {
+  const out = {};
+  for (const m of container.volumeMounts || []) {
+    const claim = (pod.volumes || []).find((v) => v.name === m.name)?.persistentVolumeClaim?.claimName;
+    if (claim) out[m.mountPath] = claim;
+  }
+  return out;
+}
+
+// Does a NetworkPolicy ingress rule admit `peer` ({ns?, labels}) on `port`?
+function admits(np, peer, port, container) {
+  return (np?.spec.ingress || []).some(
+    (r) =>
+      (!r.ports?.length || r.ports.some((p) => (container ? portNumber(container, p.port) : p.port) === port)) &&
+      (r.from || []).some((f) =>
+        peer.ns
+          ? f.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === peer.ns && matches(f.podSelector?.matchLabels, peer.labels)
+          : !f.namespaceSelector && matches(f.podSelector?.matchLabels, peer.labels),
+      ),
+  );
+}
+
+// An Ingress path rule as Traefik applies it: Exact is Path(), Prefix (and
+// ImplementationSpecific) is PathPrefix(), a plain string prefix - which is
+// also the conservative reading for "is an admin path reachable".
+const ingressMatches = (rule, p) => (rule.pathType === "Exact" ? p === rule.path : p.startsWith(rule.path));
+const samplePath = (routePath) => routePath.replace(/\{[^}]+\}/g, "sample");
+
+function checkIngress(objs, err, ctx, svc, sport) {
+  const ing = find(objs, "Ingress");
+  if (!ing) return undefined;
+  const a = ing.metadata.annotations || {};
+  if (!a["cert-manager.io/cluster-issuer"] && !a["cert-manager.io/issuer"]) err("Ingress needs a cert-manager issuer annotation");
+  const hosts = ing.spec.rules.map((r) => r.host).sort();
+  if (JSON.stringify((ing.spec.tls || []).flatMap((t) => t.hosts).sort()) !== JSON.stringify(hosts)) err("Ingress TLS hosts must equal the rule hosts");
+  if (ing.spec.defaultBackend) err("Ingress must not have a defaultBackend (every path is listed)");
+  const rules = ing.spec.rules.flatMap((r) => r.http?.paths || []);
+  for (const p of rules) {
+    const b = p.backend.service;
+    if (b?.name !== svc?.metadata.name || (b.port.name ?? b.port.number) !== (b.port.name ? sport?.name : PORT)) err("Ingress backend must be Service stemedb-api port http");
+  }
+  // Admin and internal routes stay off the public entry; every data route is on it.
+  for (const r of ctx.routes) {
+    const p = samplePath(r.path);
+    const routed = rules.some((rule) => ingressMatches(rule, p));
+    if (!isPublicRoute(r) && routed) err(`Ingress exposes ${r.verb} ${r.path} (access ${r.access}): admin and internal routes go through kubectl port-forward`);
+    if (isPublicRoute(r) && !routed) err(`Ingress does not route the data route ${r.verb} ${r.path}`);
+  }
+  for (const rule of rules)
+    if (!ctx.routes.some((r) => isPublicRoute(r) && ingressMatches(rule, samplePath(r.path)))) err(`Ingress path ${rule.path} matches no data route of api/router.cc`);
+  // Middlewares named in the annotation exist here.
+  for (const ref of (a["traefik.ingress.kubernetes.io/router.middlewares"] || "").split(",").filter(Boolean)) {
+    const m = ref.match(new RegExp(`^${NAMESPACE}-([a-z0-9-]+)@kubernetescrd$`));
+    if (!m || !find(objs, "Middleware", m[1])) err(`Ingress middleware ${ref} is not a Middleware of this render`);
+  }
+  return ing;
+}
+
+// The rate-limit decision (k3s/README.md "Decisions"): behind k3s's
+// ServiceLB, Traefik sees the node's IP for every client, so anything keyed
+// on the client IP (rateLimit/inFlightReq by IP, ipAllowList) treats all
+// clients as one. Keying on a request header is allowed.
+function checkClientIpMiddlewares(objs, err) {
+  for (const mw of objs.filter((o) => o.kind === "Middleware")) {
+    for (const k of ["rateLimit", "inFlightReq"]) {
+      const spec = mw.spec?.[k];
+      if (spec && !spec.sourceCriterion?.requestHeaderName && !spec.sourceCriterion?.requestHost)
+        err(`Middleware ${mw.metadata.name}: ${k} keyed on the client IP sees the node IP behind ServiceLB (k3s/README.md "Decisions")`);
+    }
+    if (mw.spec?.ipAllowList || mw.spec?.ipWhiteList) err(`Middleware ${mw.metadata.name}: an IP allow-list sees the node IP behind ServiceLB (k3s/README.md "Decisions")`);
+  }
+}
+
+function checkAlerts(objs, err, ctx, svc, sm) {
+  const pr = find(objs, "PrometheusRule");
+  if (!pr) return false;
+  const rules = pr.spec.groups.flatMap((g) => g.rules);
+  const exprs = rules.map((r) => String(r.expr)).join("\n");
+  // prometheus-operator sets job = the Service name unless jobLabel says otherwise.
+  const job = sm?.spec.jobLabel ? svc?.metadata.labels?.[sm.spec.jobLabel] : svc?.metadata.name;
+  const esc = (s) => String(s).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const upSel = `up\\{[^}]*job="${esc(job)}"[^}]*\\}`;
+  const required = {
+    "scrape target missing (absent(up{job=...}))": new RegExp(`absent\\(\\s*${upSel}\\s*\\)`),
+    "scrape target down (up{job=...} == 0)": new RegExp(`(^|[^_a-z])${upSel}\\s*==\\s*0`, "m"),
+    "pod not running": /kube_pod_status_phase/,
+    "WAL fsync p99": /histogram_quantile\(\s*0\.99[\s\S]*stemedb_wal_fsync_latency_seconds_bucket/,
+    "volume low relative to its size": /kubelet_volume_stats_available_bytes\{[^}]*\}\s*\/\s*kubelet_volume_stats_capacity_bytes/,
+    "server free bytes": /stemedb_disk_free_bytes/,
+    "429 saturation": /stemedb_rate_limited_total/,
+    "5xx rate": /stemedb_http_requests_total\{[^}]*status=~"5\.\."/,
+    OOMKilled: /kube_pod_container_status_last_terminated_reason\{[^}]*reason="OOMKilled"/,
+    "backup failed": /kube_job_status_failed\{[^}]*job_name=~"stemedb-backup/,
+    "no successful backup yet": /absent\(\s*kube_cronjob_status_last_successful_time\{[^}]*cronjob="stemedb-backup"/,
+  };
+  for (const [what, re] of Object.entries(required)) if (!re.test(exprs)) err(`PrometheusRule lacks the ${what} alert`);
+  // A crash loop: CrashLoopBackOff, or restarts (the OOM alert's restarts do not count).
+  const crashLoop = (e) => !/OOMKilled/.test(e) && /kube_pod_container_status_waiting_reason\{[^}]*reason="CrashLoopBackOff"|increase\(\s*kube_pod_container_status_restarts_total/.test(e);
+  if (!rules.some((r) => crashLoop(String(r.expr)))) err("PrometheusRule lacks the crash-looping alert");
+  // Outages and crash loops page within minutes.
+  for (const r of rules) {
+    const e = String(r.expr);
+    const urgent = crashLoop(e) || /absent\(\s*up\{|\bup\{[^}]*\}\s*==\s*0/.test(e);
+    if (urgent && durationSeconds(r.for) > 300) err(`alert ${r.alert}: for ${r.for} is too slow for an outage or crash loop (at most 5m)`);
+    if (!r.labels?.severity || !r.annotations?.summary) err(`alert ${r.alert} needs a severity label and a summary`);
+  }
+  for (const m of ruleMetricNames([pr])) if (!ctx.metrics.has(m)) err(`PrometheusRule uses ${m}, which is not a metric the server exports (api/metrics.cc)`);
+  return true;
+}
+
+export function ruleMetricNames(objs) {
+  const names = new Set();
+  for (const o of objs.filter((x) => x.kind === "PrometheusRule"))
+    for (const g of o.spec.groups) for (const r of g.rules) for (const m of String(r.expr).matchAll(/\b(stemedb_[a-z0-9_]+)/g)) names.add(m[1]);
+  return names;
+}
+
+// env = { app, data, restore?, smoke? } rendered objects of one environment.
+export function checkPolicies(env, label, ctx) {
   const errors = [];
   const err = (m) => errors.push(`${label}: ${m}`);
-  const { serverVars, specVars, metrics } = ctx;
+  const objs = env.app;
+  const isDev = label === "dev";
 
-  if (!find(objs, "Namespace", NAMESPACE)) err(`Namespace ${NAMESPACE} missing`);
-  for (const o of objs) if (o.kind !== "Namespace" && o.metadata?.namespace !== NAMESPACE) err(`${o.kind}/${o.metadata?.name} not in namespace ${NAMESPACE}`);
+  for (const [part, list] of Object.entries(env))
+    for (const o of list)
+      if (!CLUSTER_SCOPED.has(o.kind) && o.metadata?.namespace !== NAMESPACE) err(`${part}: ${o.kind}/${o.metadata?.name} not in namespace ${NAMESPACE}`);
+
+  // ---- data safety: the data is never part of the app -----------------
+  for (const o of objs) if (DATA_KINDS.has(o.kind)) err(`app render contains ${o.kind}/${o.metadata?.name}: \`kubectl delete -k\` of the app would delete the data (it belongs in k3s/data)`);
+  for (const o of objs) if (o.kind === "Job") err(`app render contains Job/${o.metadata?.name}: one-off Jobs (restore, smoke) are applied by hand, never with the app`);
+  for (const part of ["restore", "smoke"]) for (const o of env[part] || []) if (DATA_KINDS.has(o.kind) || o.kind !== "Job") err(`${part} render must be one Job, has ${o.kind}/${o.metadata?.name}`);
+  const data = env.data || [];
+  if (!find(data, "Namespace", NAMESPACE)) err(`data render: Namespace ${NAMESPACE} missing`);
+  for (const o of data) if (!DATA_KINDS.has(o.kind)) err(`data render must hold only the namespace, StorageClass and PVCs, has ${o.kind}/${o.metadata?.name}`);
 
   const deploys = objs.filter((o) => o.kind === "Deployment");
   const dep = find(objs, "Deployment", "stemedb-api");
@@ -220,7 +496,7 @@ export function checkPolicies(objs, label, ctx) {
   const pod = spec.template.spec;
   const c = pod.containers.find((x) => x.name === "stemedb");
   if (!c || pod.containers.length !== 1) return [...errors, `${label}: Deployment must have one container "stemedb"`];
-  const env = envOf(c);
+  const env_ = envOf(c);
   const podLabels = spec.template.metadata.labels;
 
   if (spec.replicas !== 1) err(`Deployment replicas must be 1 (one process owns the data), got ${spec.replicas}`);
@@ -228,11 +504,12 @@ export function checkPolicies(objs, label, ctx) {
   if (!matches(spec.selector.matchLabels, podLabels)) err("Deployment selector does not match the pod labels");
   checkPodSecurity(pod, c, "Deployment", err);
   if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) err("Deployment needs cpu/memory requests and a memory limit");
+  if (label === "prod" && !DIGEST_IMAGE.test(c.image)) err(`prod image must be pinned by digest (REGISTRY/stemedb@sha256:<64 hex>), got ${c.image}`);
 
   // port: container, bind address, Service, annotations, probes
   const http = (c.ports || []).find((p) => p.name === "http");
   if (http?.containerPort !== PORT) err(`container port "http" must be ${PORT}`);
-  const bind = env.STEMEDB_BIND_ADDR?.value || "";
+  const bind = env_.STEMEDB_BIND_ADDR?.value || "";
   if (bind !== `0.0.0.0:${http?.containerPort}`) err(`STEMEDB_BIND_ADDR must be 0.0.0.0:<container port>, got '${bind}'`);
   const ann = spec.template.metadata.annotations || {};
   if (ann["prometheus.io/scrape"] !== "true" || Number(ann["prometheus.io/port"]) !== http?.containerPort || ann["prometheus.io/path"] !== "/metrics")
@@ -247,39 +524,45 @@ export function checkPolicies(objs, label, ctx) {
   if ((sp.failureThreshold ?? 3) * (sp.periodSeconds ?? 10) < 1800) err("startupProbe must tolerate >= 30 min (failureThreshold*periodSeconds)");
 
   // drain: the kubelet must not SIGKILL a draining server
-  const drainMs = Number(env.STEMEDB_DRAIN_TIMEOUT_MS?.value ?? serverVars.get("STEMEDB_DRAIN_TIMEOUT_MS") ?? 20000);
+  const drainMs = Number(env_.STEMEDB_DRAIN_TIMEOUT_MS?.value ?? ctx.serverVars.get("STEMEDB_DRAIN_TIMEOUT_MS") ?? 20000);
   const grace = pod.terminationGracePeriodSeconds ?? 30;
   if (!(grace >= drainMs / 1000 + 10)) err(`terminationGracePeriodSeconds (${grace}) must exceed the drain timeout (${drainMs / 1000} s) by >= 10 s`);
 
-  // volumes: both PVCs RWO, mounted where the env points
-  const mounts = Object.fromEntries((c.volumeMounts || []).map((m) => [m.mountPath, m.name]));
-  const claimOf = (mountPath) => (pod.volumes || []).find((v) => v.name === mounts[mountPath])?.persistentVolumeClaim?.claimName;
+  // volumes: both PVCs (from the data render) RWO on a Retain class, mounted where the env points
+  const mounts = claimMounts(pod, c);
   // The PVC a path lives on (its deepest enclosing mount), or undefined.
   const claimAt = (p) => {
     const m = Object.keys(mounts).filter((mp) => p === mp || p?.startsWith(mp + "/")).sort((a, b) => b.length - a.length)[0];
-    return m && claimOf(m);
+    return m && mounts[m];
   };
-  const wantClass = label === "dev" ? "local-path" : "longhorn";
   for (const [claim, v] of [["stemedb-wal", "STEMEDB_WAL_DIR"], ["stemedb-db", "STEMEDB_DB_DIR"]]) {
-    const pvc = find(objs, "PersistentVolumeClaim", claim);
-    if (!pvc) err(`PVC ${claim} missing`);
-    else {
-      if (JSON.stringify(pvc.spec.accessModes) !== '["ReadWriteOnce"]') err(`PVC ${claim} must be ReadWriteOnce only`);
-      if (pvc.spec.storageClassName !== wantClass) err(`PVC ${claim} storageClassName must be ${wantClass}`);
-    }
-    const dir = env[v]?.value;
+    const dir = env_[v]?.value;
     if (!dir || claimAt(dir) !== claim) err(`${v} (${dir}) must be on PVC ${claim}`);
   }
+  const pvcs = data.filter((o) => o.kind === "PersistentVolumeClaim");
+  for (const claim of new Set(Object.values(mounts))) if (!find(pvcs, "PersistentVolumeClaim", claim)) err(`the Deployment mounts PVC ${claim}, which the data render does not create`);
+  for (const pvc of pvcs) {
+    const name = pvc.metadata.name;
+    if (!Object.values(mounts).includes(name)) err(`data render: PVC ${name} is not mounted by the Deployment`);
+    if (JSON.stringify(pvc.spec.accessModes) !== '["ReadWriteOnce"]') err(`PVC ${name} must be ReadWriteOnce only`);
+    const sc = find(data, "StorageClass", pvc.spec.storageClassName);
+    if (!sc) err(`PVC ${name} must use a StorageClass of the data render (got ${pvc.spec.storageClassName})`);
+    else {
+      if (sc.reclaimPolicy !== "Retain") err(`StorageClass ${sc.metadata.name} (PVC ${name}) must have reclaimPolicy Retain, got ${sc.reclaimPolicy ?? "Delete (default)"}`);
+      // local-path volumes are node directories and cannot grow.
+      if (sc.provisioner !== "rancher.io/local-path" && sc.allowVolumeExpansion !== true) err(`StorageClass ${sc.metadata.name} must allow volume expansion`);
+    }
+  }
+  if (!isDev) for (const pvc of pvcs) if (find(data, "StorageClass", pvc.spec.storageClassName)?.provisioner !== "driver.longhorn.io") err(`PVC ${pvc.metadata.name} must be on Longhorn outside dev`);
   // The server builds backup checkpoints in <parent of DB_DIR>/backup-tmp by
   // hard-linking SSTs: that parent must be on the DB volume, not the root fs.
-  const dbDir = env.STEMEDB_DB_DIR?.value || "";
+  const dbDir = env_.STEMEDB_DB_DIR?.value || "";
   if (claimAt(path.posix.dirname(dbDir)) !== "stemedb-db") err(`the parent of STEMEDB_DB_DIR (${dbDir}) must be on PVC stemedb-db (backup-tmp scratch)`);
-  const dataDir = env.STEMEDB_DATA_DIR?.value;
-  if (!dataDir || !claimAt(dataDir))
-    err(`STEMEDB_DATA_DIR (${dataDir}) must be on a PVC (lock file, root.key)`);
-  const rk = env.STEMEDB_ROOT_API_KEY?.valueFrom?.secretKeyRef;
+  const dataDir = env_.STEMEDB_DATA_DIR?.value;
+  if (!dataDir || !claimAt(dataDir)) err(`STEMEDB_DATA_DIR (${dataDir}) must be on a PVC (lock file, root.key)`);
+  const rk = env_.STEMEDB_ROOT_API_KEY?.valueFrom?.secretKeyRef;
   if (!rk || rk.key !== "STEMEDB_ROOT_API_KEY") err("STEMEDB_ROOT_API_KEY must come from a Secret (secretKeyRef key STEMEDB_ROOT_API_KEY)");
-  if (env.STEMEDB_AUTH_ENABLED?.value === "false" || env.STEMEDB_UNSAFE_SKIP_SIGNATURES?.value === "true") err("auth and signatures must stay on");
+  if (env_.STEMEDB_AUTH_ENABLED?.value === "false" || env_.STEMEDB_UNSAFE_SKIP_SIGNATURES?.value === "true") err("auth and signatures must stay on");
 
   // Service, ServiceMonitor, NetworkPolicy, Ingress agree on port and labels
   const svc = find(objs, "Service", "stemedb-api");
@@ -288,6 +571,7 @@ export function checkPolicies(objs, label, ctx) {
   else {
     if (portNumber(c, sport.targetPort) !== PORT) err("Service targetPort must resolve to the container port");
     if (!matches(svc.spec.selector, podLabels)) err("Service selector does not match the pod labels");
+    if (svc.spec.type && svc.spec.type !== "ClusterIP") err("Service stemedb-api must be ClusterIP (public traffic only through the Ingress)");
   }
   const np = find(objs, "NetworkPolicy", "stemedb-api");
   if (!np) err("NetworkPolicy stemedb-api missing");
@@ -298,41 +582,59 @@ export function checkPolicies(objs, label, ctx) {
     const egressPorts = (np.spec.egress || []).flatMap((r) => (r.ports || []).map((p) => p.port)).sort();
     if (JSON.stringify([...new Set(egressPorts)]) !== "[443,53]") err("NetworkPolicy egress must be DNS (53) and 443 only");
   }
+  const dd = find(objs, "NetworkPolicy", "default-deny");
+  if (!dd || Object.keys(dd.spec.podSelector || {}).length || JSON.stringify(dd.spec.policyTypes) !== '["Ingress","Egress"]') err("NetworkPolicy default-deny (all pods, Ingress and Egress) missing");
   const sm = find(objs, "ServiceMonitor");
   if (sm) {
     if (!matches(sm.spec.selector.matchLabels, svc?.metadata.labels)) err("ServiceMonitor selector does not match the Service labels");
     if (!sm.spec.endpoints.every((e) => e.port === sport?.name && (e.path ?? "/metrics") === "/metrics")) err("ServiceMonitor must scrape the Service port at /metrics");
-  } else if (label !== "dev") err("ServiceMonitor missing");
-  const ing = find(objs, "Ingress");
+    if (!admits(np, PROMETHEUS, PORT, c)) err("NetworkPolicy stemedb-api must admit Prometheus");
+  } else if (!isDev) err("ServiceMonitor missing");
+
+  const ing = checkIngress(objs, err, ctx, svc, sport);
   if (ing) {
+    if (!admits(np, TRAEFIK, PORT, c)) err("NetworkPolicy stemedb-api must admit Traefik");
+    // cert-manager's HTTP-01 solver pod must be reachable from Traefik, or
+    // the default-deny policy blocks certificate issuance.
     const a = ing.metadata.annotations || {};
-    if (!a["cert-manager.io/cluster-issuer"] && !a["cert-manager.io/issuer"]) err("Ingress needs a cert-manager issuer annotation");
-    const hosts = ing.spec.rules.map((r) => r.host).sort();
-    if (JSON.stringify((ing.spec.tls || []).flatMap((t) => t.hosts).sort()) !== JSON.stringify(hosts)) err("Ingress TLS hosts must equal the rule hosts");
-    for (const r of ing.spec.rules)
-      for (const p of r.http.paths) {
-        const b = p.backend.service;
-        if (b.name !== svc?.metadata.name || (b.port.name ?? b.port.number) !== (b.port.name ? sport?.name : PORT)) err("Ingress backend must be Service stemedb-api port http");
-        if (p.path === "/" || p.path.startsWith("/metrics")) err("Ingress must not expose /metrics");
-      }
-    const mw = find(objs, "Middleware");
-    const ref = `${NAMESPACE}-${mw?.metadata.name}@kubernetescrd`;
-    if (!mw?.spec.rateLimit || !(a["traefik.ingress.kubernetes.io/router.middlewares"] || "").split(",").includes(ref)) err(`Ingress must use the rateLimit Middleware (${ref})`);
-  } else if (label !== "dev") err("Ingress missing");
+    if ((a["cert-manager.io/cluster-issuer"] || a["cert-manager.io/issuer"]) && dd) {
+      const solver = objs.filter((o) => o.kind === "NetworkPolicy" && o.spec.podSelector?.matchLabels?.[ACME_SOLVER_LABEL] === "true");
+      if (!solver.some((p) => admits(p, TRAEFIK, ACME_SOLVER_PORT)))
+        err(`no NetworkPolicy admits Traefik to the cert-manager HTTP-01 solver pods (${ACME_SOLVER_LABEL}: "true", port ${ACME_SOLVER_PORT}): TLS would never issue`);
+    }
+  } else if (!isDev) err("Ingress missing");
+  if (objs.some((o) => o.kind === "IngressRoute")) err("use networking.k8s.io Ingress (its routes are checked against api/router.cc), not a Traefik IngressRoute");
+  checkClientIpMiddlewares(objs, err);
 
   // Secrets: in clusters with external-secrets, every referenced Secret is made by an ExternalSecret
   const es = objs.filter((o) => o.kind === "ExternalSecret");
-  if (label !== "dev") {
-    const targets = new Set(es.map((e) => e.spec.target?.name ?? e.metadata.name));
-    if (!targets.has(rk?.name)) err(`no ExternalSecret creates Secret ${rk?.name}`);
-  }
+  const esTargets = new Set(es.map((e) => e.spec.target?.name ?? e.metadata.name));
+  const secretRefs = (ctr) => [
+    ...(ctr.env || []).map((e) => e.valueFrom?.secretKeyRef?.name),
+    ...(ctr.envFrom || []).map((e) => e.secretRef?.name),
+  ].filter(Boolean);
+  if (!isDev && !esTargets.has(rk?.name)) err(`no ExternalSecret creates Secret ${rk?.name}`);
 
   // PodDisruptionBudget: with one replica, minAvailable >= 1 blocks drains forever
   for (const pdb of objs.filter((o) => o.kind === "PodDisruptionBudget"))
     if ((pdb.spec.minAvailable ?? 0) !== 0 || pdb.spec.maxUnavailable === 0) err(`PodDisruptionBudget ${pdb.metadata.name} would block kubectl drain with 1 replica`);
 
-  // backup CronJob
+  const svcUrl = `http://${svc?.metadata.name}.${NAMESPACE}.svc:${PORT}`;
+  const jobVars = (ctr, id) => {
+    for (const name of Object.keys(envOf(ctr)))
+      if (!(STEMECTL_VARS.has(name) || JOB_EXTRA_VARS.has(name) || name.startsWith("RCLONE_"))) err(`${id} env ${name} is neither a stemectl, rclone nor documented job variable`);
+    for (const m of commandOf(ctr).join(" ").matchAll(/\$\(([A-Z0-9_]+)\)/g)) if (!envOf(ctr)[m[1]]) err(`${id} command uses $(${m[1]}) but does not set it`);
+    if (!isDev) for (const ref of secretRefs(ctr)) if (!esTargets.has(ref)) err(`no ExternalSecret creates Secret ${ref} (${id})`);
+  };
+  const selectedBy = (name, labels) => {
+    const p = find(objs, "NetworkPolicy", name);
+    return p && matches(p.spec.podSelector.matchLabels, labels);
+  };
+
+  // ---- backup CronJob: its own least-privilege key ----------------------
   const cj = find(objs, "CronJob", "stemedb-backup");
+  let backupRemote;
+  let rcloneSecrets = [];
   if (!cj) err("CronJob stemedb-backup missing");
   else {
     const s = cj.spec;
@@ -343,56 +645,109 @@ export function checkPolicies(objs, label, ctx) {
     const jc = jpod.containers[0];
     checkPodSecurity(jpod, jc, "CronJob", err);
     if (jc.image !== c.image) err("CronJob image must be the server image");
-    const cmd = [...(jc.command || []), ...(jc.args || [])];
+    const cmd = commandOf(jc);
     if (cmd[0] !== "stemectl" || cmd[1] !== "backup") err("CronJob must run `stemectl backup`");
-    const opt = (f) => cmd[cmd.indexOf(f) + 1];
-    if (!cmd.includes("--remote") || !cmd.includes("--keep") || !(Number(opt("--keep")) >= 1)) err("CronJob needs --remote and --keep N");
-    const want = `http://${svc?.metadata.name}.${NAMESPACE}.svc:${PORT}`;
-    if (opt("--url") !== want) err(`CronJob --url must be ${want}`);
-    const jenv = envOf(jc);
-    if (!jenv.STEMEDB_ADMIN_KEY?.valueFrom?.secretKeyRef) err("CronJob STEMEDB_ADMIN_KEY must come from a Secret");
-    for (const m of cmd.join(" ").matchAll(/\$\(([A-Z0-9_]+)\)/g)) if (!jenv[m[1]]) err(`CronJob command uses $(${m[1]}) but does not set it`);
-    const bnp = find(objs, "NetworkPolicy", "stemedb-backup");
+    if (!cmd.includes("--remote") || !cmd.includes("--keep") || !(Number(optionOf(cmd, "--keep")) >= 1)) err("CronJob needs --remote and --keep N");
+    if (optionOf(cmd, "--url") !== svcUrl) err(`CronJob --url must be ${svcUrl}`);
+    backupRemote = expandWith(jc)(optionOf(cmd, "--remote"));
+    const key = envOf(jc).STEMEDB_ADMIN_KEY?.valueFrom?.secretKeyRef;
+    if (!key) err("CronJob STEMEDB_ADMIN_KEY must come from a Secret");
+    else if (key.name === rk?.name) err(`CronJob must not use the root key (Secret ${rk?.name}): it gets its own backup-role key`);
+    rcloneSecrets = (jc.envFrom || []).map((e) => e.secretRef?.name).filter(Boolean);
+    if (key && rcloneSecrets.includes(key.name)) err(`CronJob key Secret ${key.name} must not also be its envFrom (rclone) Secret: the restore Job shares that one`);
+    if (rcloneSecrets.length !== 1) err("CronJob must take its rclone remote from exactly one envFrom Secret");
+    jobVars(jc, "CronJob");
     const jlabels = s.jobTemplate.spec.template.metadata?.labels;
-    if (!bnp || !matches(bnp.spec.podSelector.matchLabels, jlabels)) err("NetworkPolicy stemedb-backup must select the backup pods");
-    if (np && !(np.spec.ingress || []).some((r) => (r.from || []).some((f) => !f.namespaceSelector && matches(f.podSelector?.matchLabels, jlabels))))
-      err("NetworkPolicy stemedb-api must admit the backup pods");
-    if (label !== "dev") {
-      const targets = new Set(es.map((e) => e.spec.target?.name ?? e.metadata.name));
-      for (const ref of [jenv.STEMEDB_ADMIN_KEY?.valueFrom?.secretKeyRef?.name, ...(jc.envFrom || []).map((e) => e.secretRef?.name)])
-        if (ref && !targets.has(ref)) err(`no ExternalSecret creates Secret ${ref}`);
-    }
-    for (const name of Object.keys(jenv))
-      if (!(STEMECTL_VARS.has(name) || BACKUP_EXTRA_VARS.has(name) || name.startsWith("RCLONE_"))) err(`CronJob env ${name} is neither a stemectl, rclone nor documented backup variable`);
+    if (!selectedBy("stemedb-backup", jlabels)) err("NetworkPolicy stemedb-backup must select the backup pods");
+    if (np && !admits(np, { labels: jlabels }, PORT, c)) err("NetworkPolicy stemedb-api must admit the backup pods");
   }
 
-  // every STEMEDB_* the server gets is a setting it knows and SPEC §2 names
-  // (or one of the server's documented operational extras in api/config.cc)
-  for (const name of Object.keys(env)) {
-    if (!serverVars.has(name)) err(`Deployment env ${name} is not a setting the server knows (api/config.cc)`);
-    else if (!specVars.has(name) && !SERVER_EXTRA_VARS.has(name)) err(`Deployment env ${name} is neither in SPEC §2 nor a documented extra`);
+  // ---- restore Job: the Deployment's own volumes and layout --------------
+  if (env.restore) {
+    const job = find(env.restore, "Job", "stemedb-restore");
+    if (!job) err("restore Job stemedb-restore missing");
+    else {
+      const rpod = job.spec.template.spec;
+      const rc = rpod.containers[0];
+      checkPodSecurity(rpod, rc, "restore Job", err);
+      if (rc.image !== c.image) err(`restore Job image must be the server image (${c.image}), got ${rc.image}`);
+      const want = JSON.stringify(Object.entries(mounts).sort());
+      const got = JSON.stringify(Object.entries(claimMounts(rpod, rc)).sort());
+      if (got !== want) err(`restore Job must mount exactly the Deployment's volumes at its paths: want ${want}, got ${got}`);
+      const cmd = commandOf(rc);
+      if (cmd[0] !== "stemectl" || cmd[1] !== "restore") err("restore Job must run `stemectl restore`");
+      if (optionOf(cmd, "--wal-dir") !== env_.STEMEDB_WAL_DIR?.value) err(`restore Job --wal-dir must be the Deployment's STEMEDB_WAL_DIR (${env_.STEMEDB_WAL_DIR?.value}), got ${optionOf(cmd, "--wal-dir")}`);
+      if (optionOf(cmd, "--db-dir") !== env_.STEMEDB_DB_DIR?.value) err(`restore Job --db-dir must be the Deployment's STEMEDB_DB_DIR (${env_.STEMEDB_DB_DIR?.value}), got ${optionOf(cmd, "--db-dir")}`);
+      if (cmd.includes("--data-dir")) err("restore Job must restore into the Deployment's layout (--wal-dir/--db-dir), not a --data-dir");
+      const remote = expandWith(rc)(optionOf(cmd, "--remote"));
+      if (!backupRemote || path.posix.dirname(remote) !== backupRemote || !/\$\(BACKUP_NAME\)$/.test(optionOf(cmd, "--remote") || ""))
+        err(`restore Job --remote must be the CronJob's remote (${backupRemote}) + /$(BACKUP_NAME), got ${optionOf(cmd, "--remote")}`);
+      const rsecrets = secretRefs(rc);
+      if (JSON.stringify(rsecrets) !== JSON.stringify(rcloneSecrets)) err(`restore Job must use exactly the CronJob's rclone Secret (${rcloneSecrets}), got ${rsecrets}`);
+      if (Object.keys(envOf(rc)).some((n) => n.startsWith("STEMEDB_"))) err("restore Job needs no StemeDB key and must hold none");
+      jobVars(rc, "restore Job");
+      const anti = rpod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution || [];
+      if (!anti.some((t) => t.topologyKey === "kubernetes.io/hostname" && matches(t.labelSelector?.matchLabels, podLabels)))
+        err("restore Job needs a required podAntiAffinity against the API pod (kubernetes.io/hostname): never beside a running server");
+      if (!(job.spec.activeDeadlineSeconds > 0)) err("restore Job needs activeDeadlineSeconds");
+      if (!selectedBy("stemedb-restore", job.spec.template.metadata?.labels)) err("NetworkPolicy stemedb-restore must select the restore pods");
+    }
+  }
+
+  // ---- smoke Job --------------------------------------------------------
+  if (env.smoke) {
+    const job = find(env.smoke, "Job", "stemedb-smoke");
+    if (!job) err("smoke Job stemedb-smoke missing");
+    else {
+      const spod = job.spec.template.spec;
+      const sc = spod.containers[0];
+      checkPodSecurity(spod, sc, "smoke Job", err);
+      if (sc.image !== c.image) err(`smoke Job image must be the server image (${c.image}), got ${sc.image}`);
+      const cmd = commandOf(sc);
+      if (cmd[0] !== "stemectl" || cmd[1] !== "smoke") err("smoke Job must run `stemectl smoke`");
+      if (optionOf(cmd, "--url") !== svcUrl) err(`smoke Job --url must be ${svcUrl}`);
+      if (!envOf(sc).STEMEDB_ADMIN_KEY?.valueFrom?.secretKeyRef) err("smoke Job STEMEDB_ADMIN_KEY must come from a Secret");
+      if (job.spec.backoffLimit !== 0) err("smoke Job backoffLimit must be 0 (a failing gate is not retried into a pass)");
+      jobVars(sc, "smoke Job");
+      const slabels = job.spec.template.metadata?.labels;
+      if (!selectedBy("stemedb-smoke", slabels)) err("NetworkPolicy stemedb-smoke must select the smoke pods");
+      if (np && !admits(np, { labels: slabels }, PORT, c)) err("NetworkPolicy stemedb-api must admit the smoke pods");
+    }
+  } else if (env.restore) err("smoke Job render missing");
+
+  // every STEMEDB_* the server gets is a setting it knows and docs/configuration.md documents
+  for (const name of Object.keys(env_)) {
+    if (!ctx.serverVars.has(name)) err(`Deployment env ${name} is not a setting the server knows (api/config.cc)`);
+    else if (!ctx.docVars.has(name)) err(`Deployment env ${name} is not documented in docs/configuration.md`);
   }
   if (c.envFrom?.length) err("Deployment must not use envFrom (every variable explicit and checked)");
 
-  // PrometheusRule: required alerts and SPEC §6 metric names only
-  const pr = find(objs, "PrometheusRule");
-  if (pr) {
-    const rules = pr.spec.groups.flatMap((g) => g.rules);
-    const exprs = rules.map((r) => String(r.expr)).join("\n");
-    const required = {
-      "pod not running": /kube_pod_status_phase/,
-      "WAL fsync p99": /histogram_quantile\(\s*0\.99[\s\S]*stemedb_wal_fsync_latency_seconds_bucket/,
-      "volume nearly full": /stemedb_disk_free_bytes/,
-      "429 saturation": /stemedb_rate_limited_total/,
-      "5xx rate": /stemedb_http_requests_total\{[^}]*status=~"5\.\."/,
-      OOMKilled: /kube_pod_container_status_last_terminated_reason\{[^}]*reason="OOMKilled"/,
-    };
-    for (const [what, re] of Object.entries(required)) if (!re.test(exprs)) err(`PrometheusRule lacks the ${what} alert`);
-    for (const r of rules) if (!r.labels?.severity || !r.annotations?.summary) err(`alert ${r.alert} needs a severity label and a summary`);
-    for (const m of ruleMetricNames([pr])) if (!metrics.has(m)) err(`PrometheusRule uses ${m}, which is not a SPEC §6 metric`);
-  } else if (label !== "dev") err("PrometheusRule missing");
+  if (!checkAlerts(objs, err, ctx, svc, sm) && !isDev) err("PrometheusRule missing");
 
-  if (label === "dev") for (const k of ["Ingress", "Middleware", "ExternalSecret", "ServiceMonitor", "PrometheusRule"]) if (find(objs, k)) err(`dev must not need ${k} (no such controller on a plain k3s)`);
+  if (isDev) for (const k of ["Ingress", "Middleware", "ExternalSecret", "ServiceMonitor", "PrometheusRule"]) if (find(objs, k)) err(`dev must not need ${k} (no such controller on a plain k3s)`);
+  return errors;
+}
+
+// The runbook's restore step (k3s/README.md "Restore") names the backup with
+// `kubectl set env --local`: it must work offline on the rendered Job and set
+// exactly BACKUP_NAME.
+export function checkRestoreNaming(label) {
+  const name = "stemedb-20261122T221703Z-lsn1234.tar";
+  const errors = [];
+  const dir = ENVIRONMENTS[label].restore;
+  if (label === "prod" && !readRepo("k3s/README.md").includes(`kubectl kustomize ${dir} \\\n  | kubectl set env --local -f - BACKUP_NAME=`))
+    errors.push(`k3s/README.md "Restore" no longer names the backup with kubectl set env on ${dir}: update this check with it`);
+  let out;
+  try {
+    const rendered = execFileSync("kubectl", ["kustomize", path.join(repo, dir)], { encoding: "utf8" });
+    out = execFileSync("kubectl", ["set", "env", "--local", "-f", "-", `BACKUP_NAME=${name}`, "-o", "yaml"], { input: rendered, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+  } catch (e) {
+    return [...errors, `${label}: kubectl set env --local on the restore Job failed: ${e.stderr || e.message}`];
+  }
+  const job = YAML.parse(out);
+  const c = job?.spec?.template?.spec?.containers?.[0];
+  const remote = c && expandWith(c)(optionOf(commandOf(c), "--remote"));
+  if (!remote?.endsWith(`/${name}`)) errors.push(`${label}: after kubectl set env, the restore Job's --remote is ${remote}, not .../${name}`);
   return errors;
 }
 
@@ -425,94 +780,176 @@ export function runtimePackages(text) {
 // ---- self-test: each break must be caught ---------------------------------
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
-const depOf = (objs) => find(objs, "Deployment", "stemedb-api");
-const ctrOf = (objs) => depOf(objs).spec.template.spec.containers[0];
-const envSet = (objs, name, value) => (ctrOf(objs).env.find((e) => e.name === name).value = value);
+const depOf = (e) => find(e.app, "Deployment", "stemedb-api");
+const ctrOf = (e) => depOf(e).spec.template.spec.containers[0];
+const envSet = (e, name, value) => (ctrOf(e).env.find((x) => x.name === name).value = value);
+const cronCtr = (e) => find(e.app, "CronJob").spec.jobTemplate.spec.template.spec.containers[0];
+const restorePod = (e) => find(e.restore, "Job").spec.template.spec;
+const restoreCtr = (e) => restorePod(e).containers[0];
+const smokeCtr = (e) => find(e.smoke, "Job").spec.template.spec.containers[0];
+const setOption = (ctr, flag, value) => (ctr.command[ctr.command.indexOf(flag) + 1] = value);
+const ingressPaths = (e) => find(e.app, "Ingress").spec.rules[0].http.paths;
+const alertRules = (e) => find(e.app, "PrometheusRule").spec.groups.flatMap((g) => g.rules);
+const dropAlerts = (e, re) => find(e.app, "PrometheusRule").spec.groups.forEach((g) => (g.rules = g.rules.filter((r) => !re.test(r.expr))));
+const pvcOf = (e, name) => find(e.data, "PersistentVolumeClaim", name);
+
 const BREAKS = [
-  ["replicas 2", (o) => (depOf(o).spec.replicas = 2), "replicas"],
-  ["RollingUpdate", (o) => (depOf(o).spec.strategy = { type: "RollingUpdate" }), "Recreate"],
-  ["runAsUser 0", (o) => (depOf(o).spec.template.spec.securityContext.runAsUser = 0), "run as 1000"],
-  ["writable root fs", (o) => (ctrOf(o).securityContext.readOnlyRootFilesystem = false), "readOnlyRootFilesystem"],
-  ["no drop ALL", (o) => (ctrOf(o).securityContext.capabilities.drop = []), "drop ALL"],
-  ["service links", (o) => (depOf(o).spec.template.spec.enableServiceLinks = true), "enableServiceLinks"],
-  ["readiness on /v1/health", (o) => (ctrOf(o).readinessProbe.httpGet.path = "/v1/health"), "readinessProbe"],
-  ["liveness on /v1/ready", (o) => (ctrOf(o).livenessProbe.httpGet.path = "/v1/ready"), "livenessProbe"],
-  ["short startup probe", (o) => (ctrOf(o).startupProbe.failureThreshold = 3), "30 min"],
-  ["container port 8080", (o) => (ctrOf(o).ports[0].containerPort = 8080), "container port"],
-  ["bind port 9000", (o) => envSet(o, "STEMEDB_BIND_ADDR", "0.0.0.0:9000"), "STEMEDB_BIND_ADDR"],
-  ["service port", (o) => (find(o, "Service").spec.ports[0].port = 80), "Service stemedb-api must expose"],
-  ["grace 20 s", (o) => (depOf(o).spec.template.spec.terminationGracePeriodSeconds = 20), "terminationGracePeriodSeconds"],
-  ["drain 60 s", (o) => envSet(o, "STEMEDB_DRAIN_TIMEOUT_MS", "60000"), "terminationGracePeriodSeconds"],
-  ["RWX wal", (o) => (find(o, "PersistentVolumeClaim", "stemedb-wal").spec.accessModes = ["ReadWriteMany"]), "ReadWriteOnce"],
-  ["WAL dir off its volume", (o) => envSet(o, "STEMEDB_WAL_DIR", "/var/lib/stemedb/db/wal"), "STEMEDB_WAL_DIR"],
-  ["DB dir at the mount point", (o) => envSet(o, "STEMEDB_DB_DIR", "/var/lib/stemedb/db"), "backup-tmp"],
-  ["unknown variable", (o) => ctrOf(o).env.push({ name: "STEMEDB_WAL_SYNCH", value: "always" }), "STEMEDB_WAL_SYNCH"],
-  ["undocumented server setting", (o) => ctrOf(o).env.push({ name: "STEMEDB_MAX_CONNECTIONS", value: "10" }), "nor a documented extra"],
-  ["root key inline", (o) => (ctrOf(o).env.find((e) => e.name === "STEMEDB_ROOT_API_KEY").valueFrom = undefined), "STEMEDB_ROOT_API_KEY"],
-  ["CronJob Allow", (o) => (find(o, "CronJob").spec.concurrencyPolicy = "Allow"), "Forbid"],
-  ["CronJob wrong port", (o) => (find(o, "CronJob").spec.jobTemplate.spec.template.spec.containers[0].command[3] = "http://stemedb-api.stemedb.svc:8080"), "--url"],
-  ["unknown metric", (o) => (find(o, "PrometheusRule").spec.groups[0].rules[0].expr = "stemedb_wal_fsync_seconds > 1"), "not a SPEC §6 metric"],
-  ["no OOM alert", (o) => find(o, "PrometheusRule").spec.groups.forEach((g) => (g.rules = g.rules.filter((r) => !/OOMKilled/.test(r.expr)))), "OOMKilled"],
-  ["blocking PDB", (o) => o.push({ apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "x", namespace: NAMESPACE }, spec: { minAvailable: 1 } }), "block kubectl drain"],
+  ["replicas 2", (e) => (depOf(e).spec.replicas = 2), "replicas"],
+  ["RollingUpdate", (e) => (depOf(e).spec.strategy = { type: "RollingUpdate" }), "Recreate"],
+  ["runAsUser 0", (e) => (depOf(e).spec.template.spec.securityContext.runAsUser = 0), "run as 1000"],
+  ["writable root fs", (e) => (ctrOf(e).securityContext.readOnlyRootFilesystem = false), "readOnlyRootFilesystem"],
+  ["no drop ALL", (e) => (ctrOf(e).securityContext.capabilities.drop = []), "drop ALL"],
+  ["service links", (e) => (depOf(e).spec.template.spec.enableServiceLinks = true), "enableServiceLinks"],
+  ["readiness on /v1/health", (e) => (ctrOf(e).readinessProbe.httpGet.path = "/v1/health"), "readinessProbe"],
+  ["liveness on /v1/ready", (e) => (ctrOf(e).livenessProbe.httpGet.path = "/v1/ready"), "livenessProbe"],
+  ["short startup probe", (e) => (ctrOf(e).startupProbe.failureThreshold = 3), "30 min"],
+  ["container port 8080", (e) => (ctrOf(e).ports[0].containerPort = 8080), "container port"],
+  ["bind port 9000", (e) => envSet(e, "STEMEDB_BIND_ADDR", "0.0.0.0:9000"), "STEMEDB_BIND_ADDR"],
+  ["service port", (e) => (find(e.app, "Service").spec.ports[0].port = 80), "Service stemedb-api must expose"],
+  ["grace 20 s", (e) => (depOf(e).spec.template.spec.terminationGracePeriodSeconds = 20), "terminationGracePeriodSeconds"],
+  ["drain 60 s", (e) => envSet(e, "STEMEDB_DRAIN_TIMEOUT_MS", "60000"), "terminationGracePeriodSeconds"],
+  ["WAL dir off its volume", (e) => envSet(e, "STEMEDB_WAL_DIR", "/var/lib/stemedb/db/wal"), "STEMEDB_WAL_DIR"],
+  ["DB dir at the mount point", (e) => envSet(e, "STEMEDB_DB_DIR", "/var/lib/stemedb/db"), "backup-tmp"],
+  ["unknown variable", (e) => ctrOf(e).env.push({ name: "STEMEDB_WAL_SYNCH", value: "always" }), "STEMEDB_WAL_SYNCH"],
+  ["root key inline", (e) => (ctrOf(e).env.find((x) => x.name === "STEMEDB_ROOT_API_KEY").valueFrom = undefined), "STEMEDB_ROOT_API_KEY"],
+  ["image by tag in prod", (e) => (ctrOf(e).image = "registry.example.com/stemedb:0.1.0"), "pinned by digest"],
+  ["blocking PDB", (e) => e.app.push({ apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "x", namespace: NAMESPACE }, spec: { minAvailable: 1 } }), "block kubectl drain"],
+  // data safety
+  ["PVC in the app render", (e) => e.app.push(clone(pvcOf(e, "stemedb-db"))), "app render contains PersistentVolumeClaim"],
+  ["restore Job in the app render", (e) => e.app.push(clone(find(e.restore, "Job"))), "app render contains Job/stemedb-restore"],
+  ["Namespace in the app render", (e) => e.app.push(clone(find(e.data, "Namespace"))), "app render contains Namespace"],
+  ["StorageClass Delete", (e) => (find(e.data, "StorageClass").reclaimPolicy = "Delete"), "reclaimPolicy Retain"],
+  ["StorageClass without reclaimPolicy", (e) => delete find(e.data, "StorageClass").reclaimPolicy, "reclaimPolicy Retain"],
+  ["PVC on Longhorn's default class", (e) => (pvcOf(e, "stemedb-wal").spec.storageClassName = "longhorn"), "must use a StorageClass of the data render"],
+  ["no volume expansion", (e) => (find(e.data, "StorageClass").allowVolumeExpansion = false), "allow volume expansion"],
+  ["RWX wal", (e) => (pvcOf(e, "stemedb-wal").spec.accessModes = ["ReadWriteMany"]), "ReadWriteOnce"],
+  ["Deployment mounts a missing PVC", (e) => (depOf(e).spec.template.spec.volumes.find((v) => v.name === "wal").persistentVolumeClaim.claimName = "stemedb-wal2"), "does not create"],
+  // public entry: data routes only
+  ["/v1/admin on the public Ingress", (e) => ingressPaths(e).push({ ...clone(ingressPaths(e)[0]), path: "/v1/admin", pathType: "Prefix" }), "Ingress exposes GET /v1/admin/backup"],
+  ["/ on the public Ingress", (e) => ingressPaths(e).push({ ...clone(ingressPaths(e)[0]), path: "/", pathType: "Prefix" }), "Ingress exposes GET /metrics"],
+  ["/v1 on the public Ingress", (e) => (ingressPaths(e)[0] = { ...ingressPaths(e)[0], path: "/v1", pathType: "Prefix" }), "Ingress exposes POST /v1/admin/api-keys"],
+  ["data route not routed", (e) => find(e.app, "Ingress").spec.rules[0].http.paths.splice(ingressPaths(e).findIndex((p) => p.path === "/v1/query"), 1), "does not route the data route GET /v1/query"],
+  ["Service NodePort", (e) => (find(e.app, "Service").spec.type = "NodePort"), "must be ClusterIP"],
+  // TLS issuance through the NetworkPolicies
+  ["no HTTP-01 solver policy", (e) => (e.app = e.app.filter((o) => o.metadata.name !== "acme-http01-solver")), "HTTP-01 solver"],
+  ["HTTP-01 solver policy on port 80", (e) => (find(e.app, "NetworkPolicy", "acme-http01-solver").spec.ingress[0].ports[0].port = 80), "HTTP-01 solver"],
+  ["API policy without Traefik", (e) => find(e.app, "NetworkPolicy", "stemedb-api").spec.ingress[0].from.splice(0, 1), "must admit Traefik"],
+  // the rate-limit decision
+  ["per-client-IP rate limit", (e) => e.app.push({ apiVersion: "traefik.io/v1alpha1", kind: "Middleware", metadata: { name: "rl", namespace: NAMESPACE }, spec: { rateLimit: { average: 500, burst: 1000 } } }), "keyed on the client IP"],
+  ["IP allow-list", (e) => e.app.push({ apiVersion: "traefik.io/v1alpha1", kind: "Middleware", metadata: { name: "allow", namespace: NAMESPACE }, spec: { ipAllowList: { sourceRange: ["10.0.0.0/8"] } } }), "IP allow-list"],
+  ["Ingress names a missing Middleware", (e) => (find(e.app, "Ingress").metadata.annotations["traefik.ingress.kubernetes.io/router.middlewares"] = "stemedb-stemedb-ratelimit@kubernetescrd"), "is not a Middleware of this render"],
+  // backup CronJob
+  ["CronJob Allow", (e) => (find(e.app, "CronJob").spec.concurrencyPolicy = "Allow"), "Forbid"],
+  ["CronJob wrong port", (e) => setOption(cronCtr(e), "--url", "http://stemedb-api.stemedb.svc:8080"), "--url"],
+  ["CronJob with the root key", (e) => (cronCtr(e).env.find((x) => x.name === "STEMEDB_ADMIN_KEY").valueFrom.secretKeyRef = { name: "stemedb-root-key", key: "STEMEDB_ROOT_API_KEY" }), "must not use the root key"],
+  ["CronJob key in the rclone Secret", (e) => (cronCtr(e).env.find((x) => x.name === "STEMEDB_ADMIN_KEY").valueFrom.secretKeyRef.name = cronCtr(e).envFrom[0].secretRef.name), "must not also be its envFrom"],
+  // restore Job
+  ["restore Job missing", (e) => (e.restore = []), "restore Job stemedb-restore missing"],
+  ["restore WAL mounted elsewhere", (e) => (restoreCtr(e).volumeMounts.find((m) => m.name === "wal").mountPath = "/restore/wal"), "mount exactly the Deployment's volumes"],
+  ["restore without the DB volume", (e) => (restoreCtr(e).volumeMounts = restoreCtr(e).volumeMounts.filter((m) => m.name !== "db")), "mount exactly the Deployment's volumes"],
+  ["restore --wal-dir mismatch", (e) => setOption(restoreCtr(e), "--wal-dir", "/var/lib/stemedb/db/wal"), "--wal-dir must be the Deployment's STEMEDB_WAL_DIR"],
+  ["restore --db-dir at the mount point", (e) => setOption(restoreCtr(e), "--db-dir", "/var/lib/stemedb/db"), "--db-dir must be the Deployment's STEMEDB_DB_DIR"],
+  ["restore from another remote", (e) => (restoreCtr(e).env.find((x) => x.name === "BACKUP_REMOTE").value = "other:bucket"), "must be the CronJob's remote"],
+  ["restore beside a running server", (e) => delete restorePod(e).affinity, "podAntiAffinity"],
+  ["restore holding the backup key", (e) => restoreCtr(e).env.push(clone(cronCtr(e).env.find((x) => x.name === "STEMEDB_ADMIN_KEY"))), "must hold none"],
+  ["restore as root", (e) => (restorePod(e).securityContext.runAsUser = 0), "restore Job: pod must run as 1000"],
+  ["restore with an older image", (e) => (restoreCtr(e).image = "stemedb:0.0.9"), "restore Job image must be the server image"],
+  // smoke Job
+  ["smoke Job missing", (e) => (e.smoke = []), "smoke Job stemedb-smoke missing"],
+  ["smoke against the wrong port", (e) => setOption(smokeCtr(e), "--url", "http://stemedb-api.stemedb.svc:8080"), "smoke Job --url"],
+  ["smoke retried", (e) => (find(e.smoke, "Job").spec.backoffLimit = 3), "backoffLimit must be 0"],
+  ["smoke pods not admitted", (e) => (find(e.app, "NetworkPolicy", "stemedb-api").spec.ingress[0].from = find(e.app, "NetworkPolicy", "stemedb-api").spec.ingress[0].from.filter((f) => f.podSelector?.matchLabels?.["app.kubernetes.io/component"] !== "smoke")), "must admit the smoke pods"],
+  // alerts
+  ["unknown metric", (e) => (alertRules(e).find((r) => /stemedb_wal_fsync/.test(r.expr)).expr = "stemedb_wal_fsync_seconds > 1"), "not a metric the server exports"],
+  ["no OOM alert", (e) => dropAlerts(e, /OOMKilled/), "OOMKilled"],
+  ["no target-missing alert", (e) => dropAlerts(e, /absent\(\s*up/), "scrape target missing"],
+  ["target-down alert on another job", (e) => (alertRules(e).find((r) => /==\s*0/.test(r.expr)).expr = 'up{namespace="stemedb", job="stemedb"} == 0'), "scrape target down"],
+  ["no crash-loop alert", (e) => dropAlerts(e, /CrashLoopBackOff/), "crash-looping"],
+  ["crash-loop alert after 30m", (e) => (alertRules(e).find((r) => /CrashLoopBackOff/.test(r.expr)).for = "30m"), "too slow"],
+  ["no relative disk alert", (e) => dropAlerts(e, /kubelet_volume_stats_capacity_bytes/), "volume low relative to its size"],
+  ["no never-succeeded backup alert", (e) => dropAlerts(e, /absent\(\s*kube_cronjob/), "no successful backup yet"],
 ];
 
 async function selfTest(prod, ctx, dockerfile) {
   let caught = 0;
   const missed = [];
   for (const [what, breakIt, expect] of BREAKS) {
-    const objs = clone(prod);
-    breakIt(objs);
-    const errs = checkPolicies(objs, "prod", ctx);
-    if (errs.some((e) => e.includes(expect))) caught++;
+    const e = clone(prod);
+    breakIt(e);
+    const errs = checkPolicies(e, "prod", ctx);
+    if (errs.some((x) => x.includes(expect))) caught++;
     else missed.push(`${what} (expected an error mentioning '${expect}'; got ${JSON.stringify(errs)})`);
   }
+  // a documented variable that stops being documented
+  const undocumented = { ...ctx, docVars: new Set([...ctx.docVars].filter((v) => v !== "STEMEDB_DRAIN_TIMEOUT_MS")) };
+  if (checkPolicies(clone(prod), "prod", undocumented).some((x) => x.includes("not documented in docs/configuration.md"))) caught++;
+  else missed.push("undocumented variable accepted");
   // schema and unknown-field layers
   const bad = clone(prod);
   depOf(bad).spec.replicas = "one";
   if ((await schemaCheck([depOf(bad)], "self-test")).length) caught++;
   else missed.push("schema: replicas 'one' accepted");
+  const retired = clone(find(prod.app, "ExternalSecret"));
+  retired.apiVersion = "external-secrets.io/v1beta1";
+  if ((await schemaCheck([retired], "self-test")).some((x) => x.includes("not served since external-secrets v0.17"))) caught++;
+  else missed.push("external-secrets.io/v1beta1 accepted");
+  const esUnknown = clone(find(prod.app, "ExternalSecret"));
+  esUnknown.spec.refreshIntervall = "1h";
+  if ((await schemaCheck([esUnknown], "self-test")).some((x) => x.includes('"refreshIntervall"'))) caught++;
+  else missed.push("ExternalSecret unknown field refreshIntervall accepted");
+  const esType = clone(find(prod.app, "ExternalSecret"));
+  esType.spec.target.creationPolicy = "Sometimes";
+  if ((await schemaCheck([esType], "self-test")).length) caught++;
+  else missed.push("ExternalSecret creationPolicy 'Sometimes' accepted");
   const unk = clone(prod);
   ctrOf(unk).securityContext.readOnlyRootFs = true;
-  find(unk, "Middleware").spec.rateLimit.avg = 1;
-  const tsErrs = unknownFieldCheck({ selftest: unk });
-  if (tsErrs.some((e) => e.includes('"readOnlyRootFs"')) && tsErrs.some((e) => e.includes('"avg"'))) caught++;
+  find(unk.app, "Middleware").spec.headers.stsSecs = 1;
+  find(unk.data, "StorageClass").reclaimPolicyy = "Retain";
+  const tsErrs = unknownFieldCheck({ selftest: [...unk.app, ...unk.data] });
+  if (['"readOnlyRootFs"', '"stsSecs"', '"reclaimPolicyy"'].every((f) => tsErrs.some((x) => x.includes(f)))) caught++;
   else missed.push(`unknown fields not caught: ${tsErrs.join("; ")}`);
   if (checkDockerfile(dockerfile.replace("USER 1000:1000", "USER root"), depOf(prod)).length) caught++;
   else missed.push("Dockerfile USER root accepted");
   if (checkDockerfile(dockerfile.replace("      rclone \\\n", "      rclone \\\n      g++ \\\n"), depOf(prod)).length) caught++;
   else missed.push("Dockerfile with g++ accepted");
-  return { caught, total: BREAKS.length + 4, missed };
+  return { caught, total: BREAKS.length + 8, missed };
 }
 
 // ---- main ---------------------------------------------------------------
 
 async function main() {
   const args = process.argv.slice(2);
-  const spec = specText();
-  const ctx = { serverVars: serverVariables(), specVars: specVariables(spec), metrics: specMetrics(spec) };
-  if (ctx.metrics.size < 11) fail(`SPEC §6: parsed only ${ctx.metrics.size} metric names`);
-  const sets = Object.fromEntries(Object.entries(OVERLAYS).map(([k, d]) => [k, render(d)]));
+  const ctx = { serverVars: serverVariables(), docVars: documentedVariables(), metrics: serverMetrics(), routes: serverRoutes() };
+  const envs = Object.fromEntries(Object.keys(ENVIRONMENTS).map((k) => [k, renderEnvironment(k)]));
   const dumpAt = args.indexOf("--dump");
-  if (dumpAt >= 0) for (const [k, objs] of Object.entries(sets)) fs.writeFileSync(path.join(args[dumpAt + 1], `${k}.json`), JSON.stringify(objs, null, 2));
+  if (dumpAt >= 0) for (const [k, e] of Object.entries(envs)) fs.writeFileSync(path.join(args[dumpAt + 1], `${k}.json`), JSON.stringify(e, null, 2));
 
-  const errors = [];
+  const errors = [...checkInstalledPackages()];
   let objects = 0;
-  for (const [label, objs] of Object.entries(sets)) {
-    objects += objs.length;
-    errors.push(...(await schemaCheck(objs, label)));
-    errors.push(...checkPolicies(objs, label, ctx));
+  let renders = 0;
+  const sets = {};
+  for (const [label, e] of Object.entries(envs)) {
+    for (const [part, objs] of Object.entries(e)) {
+      renders++;
+      objects += objs.length;
+      sets[`${label}_${part}`] = objs;
+      errors.push(...(await schemaCheck(objs, `${label} ${part}`)));
+    }
+    errors.push(...checkPolicies(e, label, ctx));
   }
   errors.push(...unknownFieldCheck(sets));
+  for (const label of Object.keys(ENVIRONMENTS)) if (ENVIRONMENTS[label].restore) errors.push(...checkRestoreNaming(label));
   // conformance.sh runs the prod env: every overlay must give the server the same one
-  const envJson = (objs) => JSON.stringify(ctrOf(objs).env);
-  for (const k of Object.keys(sets)) if (envJson(sets[k]) !== envJson(sets.prod)) errors.push(`${k}: the server env differs from prod's (conformance covers prod's)`);
+  const envJson = (e) => JSON.stringify(ctrOf(e).env);
+  for (const k of Object.keys(envs)) if (envJson(envs[k]) !== envJson(envs.prod)) errors.push(`${k}: the server env differs from prod's (conformance covers prod's)`);
   const dockerfile = fs.readFileSync(path.join(repo, "Dockerfile"), "utf8");
-  errors.push(...checkDockerfile(dockerfile, depOf(sets.prod)));
+  errors.push(...checkDockerfile(dockerfile, depOf(envs.prod)));
   for (const e of errors) console.error(`FAIL ${e}`);
-  console.log(`validate: ${Object.keys(sets).length} renders, ${objects} objects, schema + unknown-field + policy + Dockerfile checks: ${errors.length} errors`);
+  const releases = [...new Set(Object.values(SCHEMAS).map((s) => s.release))].join(", ");
+  console.log(`validate: ${renders} renders, ${objects} objects; schemas of ${releases}; schema + unknown-field + policy + Dockerfile checks: ${errors.length} errors`);
   let selfFailed = 0;
   if (args.includes("--self-test")) {
-    const r = await selfTest(sets.prod, ctx, dockerfile);
+    const r = await selfTest(envs.prod, ctx, dockerfile);
     for (const m of r.missed) console.error(`SELF-TEST MISSED ${m}`);
     console.log(`self-test: ${r.caught}/${r.total} deliberate breaks caught`);
     selfFailed = r.total - r.caught;
