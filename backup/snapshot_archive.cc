@@ -23,8 +23,14 @@ class ScopedDir {
   ~ScopedDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
-    if (ec)
+    if (ec) {
       log::Warn("backup: cannot remove checkpoint", {{"dir", path_}, {"error", ec.message()}});
+      return;
+    }
+    // A removal not synced can be undone by a power loss, bringing back a
+    // name no later backup reuses and pinning its SSTs for good.
+    SyncParentDir(Env::Default(), path_)
+        .IgnoreError("removal is best effort; the backup's outcome is already decided");
   }
   const std::string& path() const { return path_; }
 

@@ -82,13 +82,28 @@ class Env {
   virtual Status RemoveFile(const std::string& path) = 0;
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
   virtual Status TruncateFile(const std::string& path, uint64_t size) = 0;
-  // mkdir -p. OK if it already exists as a directory.
-  virtual Status CreateDirs(const std::string& dir) = 0;
+  // mkdir(2) of one directory (its parent must exist). Returns true if it
+  // made the directory, false if a directory of that name already existed;
+  // IOError if the name exists as something else. Not durable by itself:
+  // the new entry is durable once its parent is synced (CreateDirs does).
+  virtual Result<bool> CreateDir(const std::string& dir) = 0;
+  // mkdir -p, durably: OK if `dir` already exists as a directory. Every
+  // directory it creates is durable on return: after the mkdirs, the parent
+  // of each newly created level is fsynced, deepest first, so once an upper
+  // entry is durable everything below it already is (a power loss can drop
+  // an un-fsynced mkdir, and with it every file later synced inside it). A
+  // directory that already existed is left as durable as whoever made it
+  // left it. Built on CreateDir and SyncDir, so every Env (and the power-loss
+  // model of util/fault_injection_env.h) sees each step; not virtual.
+  Status CreateDirs(const std::string& dir);
   // fsync(2) on the directory, so created/renamed/removed entries are durable.
+  // Whoever creates, renames or removes a file that matters syncs its parent
+  // (docs/architecture.md "Durability of directory entries").
   virtual Status SyncDir(const std::string& dir) = 0;
 
-  // Takes an exclusive advisory lock (flock) on `path`, creating it if needed.
-  // Busy if another process holds it.
+  // Takes an exclusive advisory lock (flock) on `path`, creating it if needed
+  // (a newly created lock file's entry is synced). Busy if another process
+  // holds it.
   virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
   // Free bytes available to an unprivileged user on the volume holding `path`.
   virtual Result<uint64_t> GetFreeSpace(const std::string& path) = 0;
@@ -124,7 +139,7 @@ class EnvWrapper : public Env {
   Status TruncateFile(const std::string& p, uint64_t s) override {
     return target_->TruncateFile(p, s);
   }
-  Status CreateDirs(const std::string& d) override { return target_->CreateDirs(d); }
+  Result<bool> CreateDir(const std::string& d) override { return target_->CreateDir(d); }
   Status SyncDir(const std::string& d) override { return target_->SyncDir(d); }
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
     return target_->LockFile(p);
@@ -145,5 +160,12 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
                            uint32_t mode = 0644);
 // Reads a whole (small) file.
 Result<std::string> ReadFileToString(Env* env, const std::string& path);
+
+// The directory holding `path` ("." for a bare name, "/" for a top-level
+// one); trailing slashes of `path` are ignored.
+std::string ParentDir(const std::string& path);
+// env->SyncDir(ParentDir(path)): makes the creation, rename or removal of
+// `path` itself durable.
+Status SyncParentDir(Env* env, const std::string& path);
 
 }  // namespace stemedb

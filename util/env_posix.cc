@@ -10,8 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <system_error>
 
 #include "util/env.h"
 
@@ -238,14 +236,14 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
 
-  Status CreateDirs(const std::string& dir) override {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return PosixError(dir + ": mkdir", ec.value());
-    if (!std::filesystem::is_directory(dir, ec)) {
-      return Status::IOError(dir + ": exists and is not a directory");
-    }
-    return Status::OK();
+  Result<bool> CreateDir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), 0777) == 0) return true;  // less the umask
+    const int err = errno;
+    if (err != EEXIST) return PosixError(dir + ": mkdir", err);
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) return PosixError(dir + ": stat", errno);
+    if (!S_ISDIR(st.st_mode)) return Status::IOError(dir + ": exists and is not a directory");
+    return false;
   }
 
   Status SyncDir(const std::string& dir) override {
@@ -263,7 +261,17 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
-    int fd = OpenRetry(path.c_str(), O_RDWR | O_CREAT);
+    int fd = OpenRetry(path.c_str(), O_RDWR);
+    if (fd < 0 && errno == ENOENT) {
+      fd = OpenRetry(path.c_str(), O_RDWR | O_CREAT);
+      if (fd >= 0) {
+        Status s = SyncDir(ParentDir(path));
+        if (!s.ok()) {
+          ::close(fd);
+          return s;
+        }
+      }
+    }
     if (fd < 0) return PosixError(path + ": open lock file", errno);
     // flock locks belong to the open file description, so a second LockFile
     // of the same path in this process also gets Busy (unlike fcntl locks).
@@ -290,14 +298,39 @@ class PosixEnv final : public Env {
   }
 };
 
+}  // namespace
+
 std::string ParentDir(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
+  size_t end = path.size();
+  while (end > 1 && path[end - 1] == '/') end--;
+  size_t slash = path.find_last_of('/', end - 1);
+  if (end == 0 || slash == std::string::npos) return ".";
+  while (slash > 0 && path[slash - 1] == '/') slash--;
   if (slash == 0) return "/";
   return path.substr(0, slash);
 }
 
-}  // namespace
+Status SyncParentDir(Env* env, const std::string& path) { return env->SyncDir(ParentDir(path)); }
+
+Status Env::CreateDirs(const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("create directory: empty path");
+  // Every level top-down ("/a/b" -> "/a", "/a/b"), then the new ones synced
+  // bottom-up: when "/a" becomes durable in "/", "/a/b" already is in "/a".
+  std::vector<std::string> created;
+  for (size_t pos = 0; pos != std::string::npos;) {
+    size_t slash = dir.find('/', pos);
+    std::string level = dir.substr(0, slash);
+    pos = slash == std::string::npos ? slash : slash + 1;
+    if (level.empty() || level.back() == '/') continue;  // "/" itself, or "//"
+    auto made = CreateDir(level);
+    if (!made) return made.error();
+    if (*made) created.push_back(std::move(level));
+  }
+  for (auto it = created.rbegin(); it != created.rend(); ++it) {
+    STEMEDB_RETURN_IF_ERROR(SyncParentDir(this, *it));
+  }
+  return Status::OK();
+}
 
 Env* Env::Default() {
   // Leaked on purpose: other static destructors may still log or sync.
@@ -318,7 +351,7 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
   Status c = (*file)->Close();
   if (s.ok()) s = c;
   if (s.ok()) s = env->RenameFile(tmp, path);
-  if (s.ok()) return env->SyncDir(ParentDir(path));
+  if (s.ok()) return SyncParentDir(env, path);
   env->RemoveFile(tmp).IgnoreError("best effort cleanup; the original error is returned");
   return s;
 }

@@ -2,19 +2,21 @@
 
 #include <cerrno>
 #include <charconv>
+#include <filesystem>
+#include <system_error>
 
 namespace stemedb {
 namespace {
 
-std::string DirOf(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return path.substr(0, slash == 0 ? 1 : slash);
-}
-
 std::string Normalize(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir;
+}
+
+// `path` is `dir` or lies below it.
+bool Within(const std::string& path, const std::string& dir) {
+  return path.size() >= dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         (path.size() == dir.size() || path[dir.size()] == '/' || dir == "/");
 }
 
 }  // namespace
@@ -221,6 +223,14 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::ReopenWritableFile(cons
   return std::unique_ptr<WritableFile>(new File(this, path, std::move(*r)));
 }
 
+Result<bool> FaultInjectionEnv::CreateDir(const std::string& dir) {
+  std::lock_guard<std::mutex> l(mu_);
+  STEMEDB_RETURN_IF_ERROR(CheckActive(dir + ": mkdir"));
+  auto made = target()->CreateDir(dir);
+  if (made && *made) unsynced_entries_.insert(Normalize(dir));
+  return made;
+}
+
 Status FaultInjectionEnv::RemoveFile(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   STEMEDB_RETURN_IF_ERROR(CheckActive(path + ": remove"));
@@ -234,15 +244,33 @@ Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string&
   std::lock_guard<std::mutex> l(mu_);
   STEMEDB_RETURN_IF_ERROR(CheckActive(from + ": rename"));
   STEMEDB_RETURN_IF_ERROR(target()->RenameFile(from, to));
-  auto it = files_.find(from);
-  if (it != files_.end()) {
-    files_[to] = std::move(it->second);
-    files_.erase(from);
-  } else {
-    files_.erase(to);
+  const std::string f = Normalize(from);
+  const std::string t = Normalize(to);
+  // Whatever had the new name is gone; what was below the old name (a
+  // renamed directory) is tracked under the new one.
+  std::erase_if(files_, [&t](const auto& kv) { return Within(kv.first, t); });
+  std::erase_if(unsynced_entries_, [&t](const std::string& p) { return Within(p, t); });
+  std::map<std::string, FileState> moved_files;
+  for (auto it = files_.begin(); it != files_.end();) {
+    if (!Within(it->first, f)) {
+      ++it;
+      continue;
+    }
+    moved_files.emplace(t + it->first.substr(f.size()), std::move(it->second));
+    it = files_.erase(it);
   }
-  unsynced_entries_.erase(from);
-  unsynced_entries_.insert(to);  // the new name is not durable until SyncDir
+  std::set<std::string> moved_entries;
+  for (auto it = unsynced_entries_.begin(); it != unsynced_entries_.end();) {
+    if (!Within(*it, f)) {
+      ++it;
+      continue;
+    }
+    moved_entries.insert(t + it->substr(f.size()));
+    it = unsynced_entries_.erase(it);
+  }
+  files_.merge(moved_files);
+  unsynced_entries_.merge(moved_entries);
+  unsynced_entries_.insert(t);  // the new name is not durable until SyncDir
   return Status::OK();
 }
 
@@ -268,7 +296,7 @@ Status FaultInjectionEnv::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> l(mu_);
   STEMEDB_RETURN_IF_ERROR(CheckActive(d + ": fsync dir"));
   for (auto it = unsynced_entries_.begin(); it != unsynced_entries_.end();) {
-    it = DirOf(*it) == d ? unsynced_entries_.erase(it) : std::next(it);
+    it = ParentDir(*it) == d ? unsynced_entries_.erase(it) : std::next(it);
   }
   return Status::OK();
 }
@@ -284,9 +312,17 @@ Status FaultInjectionEnv::DropUnsyncedData(bool torn) {
   auto note = [&result](Status s) {
     if (result.ok() && !s.ok()) result = s;
   };
+  // Sorted, so a directory comes before what is below it: once it is gone,
+  // entries below it are gone with it.
   for (const auto& path : unsynced_entries_) {
-    if (target()->FileExists(path)) note(target()->RemoveFile(path));
-    files_.erase(path);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      std::filesystem::remove_all(path, ec);
+      if (ec) note(Status::FromErrno(path + ": remove_all", ec.value()));
+    } else if (target()->FileExists(path)) {
+      note(target()->RemoveFile(path));
+    }
+    std::erase_if(files_, [&path](const auto& kv) { return Within(kv.first, path); });
   }
   unsynced_entries_.clear();
   for (auto& [path, st] : files_) {

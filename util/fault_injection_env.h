@@ -17,15 +17,23 @@
 // Power loss: every file written through this Env is tracked: the bytes
 // appended since its last successful Sync, the original bytes of a region
 // overwritten since then (WAL segments are preallocated, then overwritten),
-// and whether its directory entry (create or rename) was synced.
+// and whether its directory entry (create or rename) was synced. So is every
+// directory made through CreateDir (and so CreateDirs): its entry is durable
+// once its parent is synced. A rename moves the tracking of everything below
+// the old name to the new one, whose entry is then unsynced. A removal is
+// durable at once (the model never brings a removed file back).
 //   Crash()            freezes the file system: every later write, sync,
-//                      rename, remove or truncate fails with IOError, so no
-//                      operation can complete "after the power went out".
+//                      mkdir, rename, remove or truncate fails with IOError,
+//                      so no operation can complete "after the power went
+//                      out".
 //   DropUnsyncedData() truncates each file to its last synced size, puts
-//                      back overwritten bytes, and removes files whose
-//                      directory entry was never synced. With torn = true a
-//                      random prefix of the unsynced bytes survives (a torn
-//                      write), as with a real page cache.
+//                      back overwritten bytes, removes files whose directory
+//                      entry was never synced, and removes directories whose
+//                      entry was never synced with everything in them (a
+//                      lost mkdir loses its whole subtree, however well the
+//                      files inside were synced). With torn = true a random
+//                      prefix of the unsynced bytes survives (a torn write),
+//                      as with a real page cache.
 //   Reset()            back to a healthy, active file system with no faults
 //                      and no tracking (what a reboot looks like).
 //
@@ -74,6 +82,7 @@ class FaultInjectionEnv : public EnvWrapper {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> ReopenWritableFile(const std::string& path,
                                                            uint64_t offset) override;
+  Result<bool> CreateDir(const std::string& dir) override;
   Status RemoveFile(const std::string& path) override;
   Status RenameFile(const std::string& from, const std::string& to) override;
   Status TruncateFile(const std::string& path, uint64_t size) override;
@@ -110,7 +119,8 @@ class FaultInjectionEnv : public EnvWrapper {
   uint64_t syncs_ok_ = 0;
   uint64_t appended_ = 0;
   std::map<std::string, FileState> files_;
-  std::set<std::string> unsynced_entries_;  // paths whose dir entry is not durable
+  // Paths (files and directories) whose entry in their parent is not durable.
+  std::set<std::string> unsynced_entries_;
 };
 
 }  // namespace stemedb

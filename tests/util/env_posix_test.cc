@@ -109,6 +109,32 @@ TEST(EnvPosixTest, DirectoryOperations) {
   EXPECT_FALSE(env->CreateDirs(tmp.Sub("file")).ok());
 }
 
+TEST(EnvPosixTest, CreateDirMakesOneLevel) {
+  TempDir tmp;
+  Env* env = Env::Default();
+  EXPECT_TRUE(env->CreateDir(tmp.Sub("d")).value());
+  EXPECT_FALSE(env->CreateDir(tmp.Sub("d")).value());  // already a directory
+  EXPECT_FALSE(env->CreateDir(tmp.Sub("x/y")));        // parent missing
+  ASSERT_TRUE(WriteFileAtomically(env, tmp.Sub("f"), "").ok());
+  auto file = env->CreateDir(tmp.Sub("f"));
+  ASSERT_FALSE(file);
+  EXPECT_NE(std::string::npos, file.error().message().find("not a directory"));
+  EXPECT_FALSE(env->CreateDirs(tmp.Sub("f/sub")).ok());
+  EXPECT_FALSE(env->CreateDirs("").ok());
+}
+
+TEST(EnvPosixTest, ParentDir) {
+  EXPECT_EQ("/a/b", ParentDir("/a/b/c"));
+  EXPECT_EQ("/a/b", ParentDir("/a/b/c/"));
+  EXPECT_EQ("/a", ParentDir("/a//b"));
+  EXPECT_EQ("/", ParentDir("/a"));
+  EXPECT_EQ("/", ParentDir("/"));
+  EXPECT_EQ(".", ParentDir("a"));
+  EXPECT_EQ("a", ParentDir("a/b"));
+  EXPECT_EQ(".", ParentDir("./a"));
+  EXPECT_EQ(".", ParentDir(""));
+}
+
 TEST(EnvPosixTest, WriteFileAtomicallySetsModeAndReplaces) {
   TempDir tmp;
   Env* env = Env::Default();

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <vector>
 
 #include "tests/util/temp_dir.h"
 
@@ -163,6 +165,109 @@ TEST(FaultInjectionEnvTest, TornDropKeepsAPrefixOfUnsyncedBytes) {
     sizes.insert(got.size());
   }
   EXPECT_GT(sizes.size(), 3u);  // really random, not always all or nothing
+}
+
+// Records the directory primitives CreateDirs is built from, in order.
+class DirCallLog : public EnvWrapper {
+ public:
+  explicit DirCallLog(Env* target) : EnvWrapper(target) {}
+  Result<bool> CreateDir(const std::string& d) override {
+    auto made = EnvWrapper::CreateDir(d);
+    calls.push_back("mkdir " + d + (made && *made ? "" : " (exists)"));
+    return made;
+  }
+  Status SyncDir(const std::string& d) override {
+    calls.push_back("sync " + d);
+    return EnvWrapper::SyncDir(d);
+  }
+  std::vector<std::string> calls;
+};
+
+TEST(FaultInjectionEnvTest, CreateDirsSyncsTheParentOfEachNewLevelDeepestFirst) {
+  TempDir tmp;
+  DirCallLog log(Env::Default());
+  const std::string t = tmp.path();
+  ASSERT_TRUE(log.CreateDirs(t + "/a/b/c").ok());
+  EXPECT_EQ(
+      (std::vector<std::string>{"mkdir " + t + "/a", "mkdir " + t + "/a/b", "mkdir " + t + "/a/b/c",
+                                "sync " + t + "/a/b", "sync " + t + "/a", "sync " + t}),
+      std::vector<std::string>(log.calls.end() - 6, log.calls.end()));
+  log.calls.clear();
+  ASSERT_TRUE(log.CreateDirs(t + "/a/b/c/").ok());  // exists: nothing to sync
+  for (const auto& c : log.calls) EXPECT_EQ(std::string::npos, c.find("sync")) << c;
+  log.calls.clear();
+  ASSERT_TRUE(log.CreateDirs(t + "/a/d").ok());  // only the new level
+  EXPECT_EQ("sync " + t + "/a", log.calls.back());
+  EXPECT_EQ("mkdir " + t + "/a/d", log.calls[log.calls.size() - 2]);
+}
+
+TEST(FaultInjectionEnvTest, UnsyncedMkdirLosesItsWholeSubtree) {
+  TempDir tmp;
+  FaultInjectionEnv env;
+  const std::string a = tmp.Sub("a");
+  ASSERT_TRUE(env.CreateDir(a).value());  // a bare mkdir: not durable yet
+  ASSERT_TRUE(env.CreateDir(a + "/b").value());
+  auto f = Create(&env, a + "/b/f");
+  ASSERT_TRUE(f->Append("synced").ok());
+  ASSERT_TRUE(f->Sync().ok());
+  ASSERT_TRUE(env.SyncDir(a + "/b").ok());  // f's entry in b is durable, b's in a is not
+  ASSERT_TRUE(env.SyncDir(a).ok());         // b's entry in a is, a's in tmp is not
+  env.Crash();
+  EXPECT_FALSE(env.CreateDir(tmp.Sub("late")));
+  ASSERT_TRUE(env.DropUnsyncedData().ok());
+  EXPECT_FALSE(env.FileExists(a));
+  EXPECT_TRUE(env.FileExists(tmp.path()));  // not made through the Env: durable
+}
+
+TEST(FaultInjectionEnvTest, SyncingTheParentMakesAMkdirDurable) {
+  TempDir tmp;
+  FaultInjectionEnv env;
+  ASSERT_TRUE(env.CreateDir(tmp.Sub("kept")).value());
+  ASSERT_TRUE(env.SyncDir(tmp.path() + "/").ok());
+  ASSERT_TRUE(env.CreateDir(tmp.Sub("kept/lost")).value());
+  EXPECT_FALSE(env.CreateDir(tmp.Sub("kept")).value());  // exists: not made again
+  ASSERT_TRUE(env.DropUnsyncedData().ok());
+  EXPECT_TRUE(env.FileExists(tmp.Sub("kept")));
+  EXPECT_FALSE(env.FileExists(tmp.Sub("kept/lost")));
+}
+
+TEST(FaultInjectionEnvTest, CreateDirsSurvivesPowerLossWithWhatIsSyncedInside) {
+  TempDir tmp;
+  FaultInjectionEnv env;
+  const std::string d = tmp.Sub("data/wal");
+  ASSERT_TRUE(env.CreateDirs(d).ok());
+  auto f = Create(&env, d + "/000001.log");
+  ASSERT_TRUE(f->Append("acknowledged").ok());
+  ASSERT_TRUE(f->Sync().ok());
+  ASSERT_TRUE(env.SyncDir(d).ok());
+  ASSERT_TRUE(f->Append("-unsynced").ok());
+  env.Crash();
+  ASSERT_TRUE(env.DropUnsyncedData().ok());
+  EXPECT_EQ("acknowledged", Slurp(&env, d + "/000001.log"));
+}
+
+TEST(FaultInjectionEnvTest, RenamedDirectoryCarriesItsTracking) {
+  TempDir tmp;
+  FaultInjectionEnv env;
+  ASSERT_TRUE(env.CreateDirs(tmp.Sub("d.tmp")).ok());
+  auto f = Create(&env, tmp.Sub("d.tmp/f"));
+  ASSERT_TRUE(f->Append("x").ok());
+  ASSERT_TRUE(f->Sync().ok());
+  ASSERT_TRUE(env.SyncDir(tmp.Sub("d.tmp")).ok());
+  ASSERT_TRUE(f->Append("y").ok());  // unsynced: tracked as d/f after the rename
+  ASSERT_TRUE(f->Close().ok());
+  ASSERT_TRUE(env.RenameFile(tmp.Sub("d.tmp"), tmp.Sub("d")).ok());
+  ASSERT_TRUE(env.SyncDir(tmp.path()).ok());
+  ASSERT_TRUE(env.DropUnsyncedData().ok());
+  EXPECT_FALSE(env.FileExists(tmp.Sub("d.tmp")));
+  EXPECT_EQ("x", Slurp(&env, tmp.Sub("d/f")));
+
+  // The same rename without the directory sync loses the new name.
+  ASSERT_TRUE(env.CreateDirs(tmp.Sub("e.tmp")).ok());
+  ASSERT_TRUE(WriteFileAtomically(&env, tmp.Sub("e.tmp/f"), "z").ok());
+  ASSERT_TRUE(env.RenameFile(tmp.Sub("e.tmp"), tmp.Sub("e")).ok());
+  ASSERT_TRUE(env.DropUnsyncedData().ok());
+  EXPECT_FALSE(env.FileExists(tmp.Sub("e")));
 }
 
 }  // namespace
