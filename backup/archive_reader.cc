@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "backup/archive_writer.h"
@@ -129,7 +130,9 @@ class Reader {
     }
     auto type = archive_entry_filetype(entry);
     if (type == AE_IFDIR) {
-      if (!options_.unpack_dir.empty()) return MakeDir(path);
+      if (!options_.unpack_dir.empty()) {
+        if (auto rel = UnpackPath(path)) return MakeDir(*rel);
+      }
       return Status::OK();
     }
     if (type != AE_IFREG) return Status::Corruption("archive: special file refused: " + path);
@@ -145,12 +148,29 @@ class Reader {
     return CopyData(path, want);
   }
 
+  // Where archive `path` goes below unpack_dir ("" for unpack_dir itself);
+  // nullopt if it lies outside unpack_subdir.
+  std::optional<std::string> UnpackPath(std::string path) const {
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    const std::string& sub = options_.unpack_subdir;
+    if (sub.empty()) return path;
+    if (path == sub) return std::string();
+    if (path.size() > sub.size() && path.starts_with(sub) && path[sub.size()] == '/') {
+      return path.substr(sub.size() + 1);
+    }
+    return std::nullopt;
+  }
+
   Status CopyData(const std::string& path, const ManifestFile& want) {
     std::unique_ptr<WritableFile> out;
     if (!options_.unpack_dir.empty()) {
-      std::string parent = fs::path(path).parent_path().generic_string();
+      auto rel = UnpackPath(path);
+      if (!rel) {
+        return Status::Corruption("archive: file outside " + options_.unpack_subdir + "/: " + path);
+      }
+      std::string parent = fs::path(*rel).parent_path().generic_string();
       if (!parent.empty()) STEMEDB_RETURN_IF_ERROR(MakeDir(parent));
-      auto file = Env::Default()->NewWritableFile(options_.unpack_dir + "/" + path);
+      auto file = options_.env->NewWritableFile(options_.unpack_dir + "/" + *rel);
       if (!file) return file.error();
       out = std::move(*file);
     }
@@ -181,7 +201,7 @@ class Reader {
   Status MakeDir(std::string rel) {
     while (!rel.empty() && rel.back() == '/') rel.pop_back();
     if (rel.empty() || dirs_.contains(rel)) return Status::OK();
-    STEMEDB_RETURN_IF_ERROR(Env::Default()->CreateDirs(options_.unpack_dir + "/" + rel));
+    STEMEDB_RETURN_IF_ERROR(options_.env->CreateDirs(options_.unpack_dir + "/" + rel));
     for (fs::path p(rel); !p.empty(); p = p.parent_path()) dirs_.insert(p.generic_string());
     return Status::OK();
   }
@@ -199,13 +219,13 @@ class Reader {
   }
 
   Status FinishUnpack() {
-    // The restored server starts from here; an empty wal/ is part of the
-    // layout even if the archive omitted its marker.
-    STEMEDB_RETURN_IF_ERROR(MakeDir(std::string(kWalDir)));
+    // A whole-archive unpack is a data dir the server starts from; an empty
+    // wal/ is part of that layout even if the archive omitted its entry.
+    if (options_.unpack_subdir.empty()) STEMEDB_RETURN_IF_ERROR(MakeDir(std::string(kWalDir)));
     for (const std::string& d : dirs_) {
-      STEMEDB_RETURN_IF_ERROR(Env::Default()->SyncDir(options_.unpack_dir + "/" + d));
+      STEMEDB_RETURN_IF_ERROR(options_.env->SyncDir(options_.unpack_dir + "/" + d));
     }
-    return Env::Default()->SyncDir(options_.unpack_dir);
+    return options_.env->SyncDir(options_.unpack_dir);
   }
 
   const ArchiveReadOptions& options_;

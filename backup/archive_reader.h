@@ -17,7 +17,8 @@
 // non-empty one is refused with Conflict before anything is read). Files are
 // written as they stream, then fsynced with their directories. On ANY failure
 // everything unpacked is removed, so the target is left empty: a half
-// restored data dir must never be mistaken for a good one.
+// restored data dir must never be mistaken for a good one. Making a finished
+// unpack visible to the server in one step is backup/restore.h's job.
 //
 // Memory: one 1 MiB buffer plus the manifest, whatever the archive size.
 // Errors: Corruption (the archive is bad), Conflict (target not empty),
@@ -29,6 +30,7 @@
 #include <string>
 
 #include "backup/manifest.h"
+#include "util/env.h"
 #include "util/status.h"
 
 namespace stemedb::backup {
@@ -42,6 +44,13 @@ struct ArchiveReadOptions {
   std::string unpack_dir;
   // Expected SHA-256 (hex) of the whole stream; "" skips that check.
   std::string expected_sha256;
+  // With a non-empty value (e.g. "db"), only that archive directory is
+  // unpacked, its prefix stripped: "db/CURRENT" lands in unpack_dir/CURRENT.
+  // Other directory entries are verified but not created; a file outside it
+  // is Corruption (it would be dropped). "" unpacks the whole archive.
+  std::string unpack_subdir;
+  // Every file and directory of the unpack goes through this Env.
+  Env* env = Env::Default();
 };
 
 struct ArchiveSummary {
@@ -63,7 +72,7 @@ Result<ArchiveSummary> ReadSnapshotArchiveFile(const std::string& path,
 Status PrepareEmptyDir(const std::string& dir);
 
 // Removes everything inside `dir`, leaving `dir` itself: the cleanup of a
-// failed restore (the directory was empty before it started).
+// failed unpack (the directory was empty before it started).
 void RemoveDirContents(const std::string& dir);
 
 }  // namespace stemedb::backup

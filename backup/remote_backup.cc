@@ -222,29 +222,43 @@ Result<ArchiveSummary> VerifyBackup(Rclone& rclone, const std::string& remote_ob
   return summary;
 }
 
-Result<ArchiveSummary> RestoreBackup(Rclone& rclone, const std::string& remote_object,
-                                     const std::string& data_dir) {
-  // Refuse a non-empty target before spending a download on it.
-  STEMEDB_RETURN_IF_ERROR(PrepareEmptyDir(data_dir));
-  auto digest = FetchSidecar(rclone, remote_object);
-  if (!digest) return digest.error();
-  ArchiveSummary summary;
-  Status s = rclone.Cat(remote_object, [&](const ArchiveSource& source) -> Status {
-    ArchiveReadOptions read;
-    read.expected_sha256 = *digest;
-    read.unpack_dir = data_dir;
-    auto r = ReadSnapshotArchive(source, read);
-    if (!r) return r.error();
-    summary = std::move(*r);
-    return Status::OK();
-  });
-  if (!s.ok()) {
-    // rclone may fail after a clean unpack (its exit status comes last):
-    // the contract is all or nothing.
-    RemoveDirContents(data_dir);
-    return s;
+Result<RestoreResult> RestoreBackup(Rclone& rclone, const RestoreOptions& options) {
+  if (options.remote_object.empty() == options.latest_in.empty()) {
+    return Status::InvalidArgument(
+        "restore needs either a backup or a directory to take the latest from");
   }
-  return summary;
+  // Refuse a bad target before spending a download on it.
+  auto state = InspectRestoreTarget(options.env, options.target);
+  if (!state) return state.error();
+  RestoreResult result;
+  result.remote = options.remote_object;
+  if (!options.latest_in.empty()) {
+    std::string dir = options.latest_in;
+    while (dir.size() > 1 && dir.back() == '/' && dir[dir.size() - 2] != ':') dir.pop_back();
+    if (state->state == RestoreTargetState::kRestored &&
+        SplitRemote(state->marker->backup).first == dir) {
+      result.remote = state->marker->backup;
+      result.outcome.already_restored = true;
+      result.outcome.marker = *state->marker;
+      return result;
+    }
+    auto list = ListBackups(rclone, dir);
+    if (!list) return list.error().WithContext("listing " + dir);
+    if (list->empty()) return Status::NotFound("no complete backup in " + dir);
+    result.remote = JoinRemote(dir, list->back().name);
+  }
+  auto digest = FetchSidecar(rclone, result.remote);
+  if (!digest) return digest.error();
+  RestoreRequest request;
+  request.target = options.target;
+  request.backup = result.remote;
+  request.expected_sha256 = *digest;
+  request.env = options.env;
+  auto outcome = RestoreSnapshot(
+      request, [&](const auto& consumer) { return rclone.Cat(result.remote, consumer); });
+  if (!outcome) return outcome.error();
+  result.outcome = std::move(*outcome);
+  return result;
 }
 
 }  // namespace stemedb::backup

@@ -27,6 +27,7 @@
 
 #include "backup/archive_reader.h"
 #include "backup/rclone.h"
+#include "backup/restore.h"
 #include "util/status.h"
 
 namespace stemedb::backup {
@@ -78,10 +79,26 @@ Result<std::vector<std::string>> PruneBackups(Rclone& rclone, const std::string&
 // NotFound/IOError if it cannot be fetched.
 Result<ArchiveSummary> VerifyBackup(Rclone& rclone, const std::string& remote_object);
 
-// As VerifyBackup, unpacking into `data_dir` (must be empty or missing;
-// Conflict otherwise, checked before any download). On any failure
-// `data_dir` is left empty.
-Result<ArchiveSummary> RestoreBackup(Rclone& rclone, const std::string& remote_object,
-                                     const std::string& data_dir);
+struct RestoreOptions {
+  // What to restore: REMOTE:PATH/NAME, or (if empty) the newest complete
+  // backup in `latest_in` (REMOTE:PATH).
+  std::string remote_object;
+  std::string latest_in;
+  RestoreTarget target;
+  Env* env = Env::Default();
+};
+
+struct RestoreResult {
+  std::string remote;  // REMOTE:PATH/NAME restored (or found already restored)
+  RestoreOutcome outcome;
+};
+
+// Downloads the backup and checks it as VerifyBackup does while
+// RestoreSnapshot (backup/restore.h) writes it into the target: all or
+// nothing, safe to retry. A bad target is refused (Conflict, InvalidArgument)
+// before anything is downloaded. With `latest_in`, a target that already
+// holds a finished, never-started restore of any backup of that directory
+// counts as done (a retry must not fail because a newer backup appeared).
+Result<RestoreResult> RestoreBackup(Rclone& rclone, const RestoreOptions& options);
 
 }  // namespace stemedb::backup

@@ -1,16 +1,19 @@
 #include "stemectl/backup_command.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string_view>
 
 #include "backup/remote_backup.h"
 #include "stemectl/http_client.h"
+#include "util/env.h"
 
 namespace stemedb::ctl {
 
@@ -39,15 +42,24 @@ const char* kBackupHelp =
     "unreachable, 4 auth, 5 backup failed verification.\n";
 
 const char* kRestoreHelp =
-    "usage: stemectl restore --remote REMOTE:PATH/NAME --data-dir DIR\n"
+    "usage: stemectl restore (--remote REMOTE:PATH/NAME | --latest --remote-dir REMOTE:PATH)\n"
+    "                        (--data-dir DIR | --wal-dir WAL_DIR --db-dir DB_DIR)\n"
     "\n"
-    "Fetches NAME with `rclone cat`, verifies it against NAME.sha256 and its\n"
-    "manifest while unpacking into DIR (created if missing; must be empty), then\n"
-    "fsyncs it. On any failure DIR is left empty. Start the server with\n"
-    "STEMEDB_DATA_DIR=DIR; it continues the WAL after the snapshot LSN.\n"
+    "Fetches the backup with `rclone cat` (--latest: the newest complete one in\n"
+    "REMOTE:PATH), verifies it against NAME.sha256 and its manifest while\n"
+    "unpacking it into a scratch directory beside the DB dir, fsyncs it, and\n"
+    "renames it into place in one step. The target is the server's layout:\n"
+    "--data-dir DIR writes DIR/wal and DIR/db (STEMEDB_DATA_DIR=DIR);\n"
+    "--wal-dir/--db-dir write the STEMEDB_WAL_DIR and STEMEDB_DB_DIR of a\n"
+    "deployment directly. Both must be missing or empty; the WAL dir stays empty\n"
+    "(the server continues after the snapshot LSN).\n"
     "\n"
-    "exit codes: 0 ok, 1 failed (rclone, I/O), 2 usage, 5 backup failed\n"
-    "verification, 6 DIR not empty.\n";
+    "Safe to re-run: a run killed at any point leaves nothing the server starts\n"
+    "from (it refuses an interrupted restore); the next run removes the\n"
+    "leftovers and redoes it, and a finished one reports \"already restored\".\n"
+    "\n"
+    "exit codes: 0 restored or already restored, 1 failed (rclone, I/O, lock\n"
+    "held), 2 usage, 5 backup failed verification, 6 target not empty.\n";
 
 struct Flags {
   std::vector<std::string> positional;
@@ -56,7 +68,9 @@ struct Flags {
 };
 
 std::optional<Flags> ParseFlags(const std::vector<std::string>& args, size_t from) {
-  static const std::set<std::string_view> kValued = {"--remote", "--keep", "--url", "--data-dir"};
+  static const std::set<std::string_view> kValued = {
+      "--remote", "--keep", "--url", "--data-dir", "--wal-dir", "--db-dir", "--remote-dir"};
+  static const std::set<std::string_view> kSwitches = {"--latest"};
   Flags flags;
   for (size_t i = from; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -66,6 +80,10 @@ std::optional<Flags> ParseFlags(const std::vector<std::string>& args, size_t fro
     }
     if (!arg.starts_with("--")) {
       flags.positional.push_back(arg);
+      continue;
+    }
+    if (kSwitches.contains(arg)) {
+      flags.values[arg] = "true";
       continue;
     }
     std::string value;
@@ -212,23 +230,113 @@ int RunVerify(const Flags& flags) {
   return kOk;
 }
 
+#ifdef STEMEDB_FAILPOINTS
+// Test builds only: STEMECTL_FAILPOINT=kill_before_op=N logs each
+// directory-changing Env call of the restore (create, sync, rename, remove)
+// to stderr and sends this process SIGKILL just before the Nth (0: never),
+// so tests/e2e/restore_kill_test.cc can kill it between any two steps.
+class KillPointEnv : public EnvWrapper {
+ public:
+  KillPointEnv(Env* target, uint64_t kill_before) : EnvWrapper(target), kill_before_(kill_before) {}
+
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
+    Step("NewWritableFile " + p);
+    return EnvWrapper::NewWritableFile(p);
+  }
+  Status RemoveFile(const std::string& p) override {
+    Step("RemoveFile " + p);
+    return EnvWrapper::RemoveFile(p);
+  }
+  Status RenameFile(const std::string& f, const std::string& t) override {
+    Step("RenameFile " + f + " -> " + t);
+    return EnvWrapper::RenameFile(f, t);
+  }
+  Result<bool> CreateDir(const std::string& d) override {
+    Step("CreateDir " + d);
+    return EnvWrapper::CreateDir(d);
+  }
+  Status SyncDir(const std::string& d) override {
+    Step("SyncDir " + d);
+    return EnvWrapper::SyncDir(d);
+  }
+
+ private:
+  void Step(const std::string& what) {
+    ++ops_;
+    std::cerr << "stemectl: failpoint: op " << ops_ << ": " << what << std::endl;
+    if (ops_ == kill_before_) ::raise(SIGKILL);
+  }
+
+  const uint64_t kill_before_;
+  uint64_t ops_ = 0;
+};
+
+std::unique_ptr<Env> FailpointEnv() {
+  const char* spec = std::getenv("STEMECTL_FAILPOINT");
+  constexpr std::string_view kKey = "kill_before_op=";
+  if (spec == nullptr || !std::string_view(spec).starts_with(kKey)) return nullptr;
+  return std::make_unique<KillPointEnv>(Env::Default(),
+                                        std::strtoull(spec + kKey.size(), nullptr, 10));
+}
+#else
+std::unique_ptr<Env> FailpointEnv() { return nullptr; }
+#endif
+
 int RunRestore(const Flags& flags) {
   if (flags.help) {
     std::cout << kRestoreHelp;
     return kOk;
   }
-  auto remote = flags.values.find("--remote");
-  auto dir = flags.values.find("--data-dir");
-  if (remote == flags.values.end() || dir == flags.values.end()) {
-    return Usage(kRestoreHelp, "--remote REMOTE:PATH/NAME and --data-dir DIR are required");
-  }
   if (!flags.positional.empty()) return Usage(kRestoreHelp, "unexpected " + flags.positional[0]);
+  auto get = [&](const char* name) {
+    auto it = flags.values.find(name);
+    return it == flags.values.end() ? std::string() : it->second;
+  };
+  backup::RestoreOptions options;
+  const bool latest = flags.values.contains("--latest");
+  if (latest) {
+    options.latest_in = get("--remote-dir");
+    if (options.latest_in.empty() || flags.values.contains("--remote")) {
+      return Usage(kRestoreHelp, "--latest takes --remote-dir REMOTE:PATH (and no --remote)");
+    }
+  } else {
+    options.remote_object = get("--remote");
+    if (options.remote_object.empty() || flags.values.contains("--remote-dir")) {
+      return Usage(kRestoreHelp,
+                   "--remote REMOTE:PATH/NAME (or --latest --remote-dir REMOTE:PATH) is required");
+    }
+  }
+  const std::string data_dir = get("--data-dir");
+  const std::string wal_dir = get("--wal-dir"), db_dir = get("--db-dir");
+  if (!data_dir.empty() && wal_dir.empty() && db_dir.empty()) {
+    options.target = backup::RestoreTarget::InDataDir(data_dir);
+  } else if (data_dir.empty() && !wal_dir.empty() && !db_dir.empty()) {
+    options.target = {.wal_dir = wal_dir, .db_dir = db_dir};
+  } else {
+    return Usage(kRestoreHelp, "give either --data-dir DIR or both --wal-dir and --db-dir");
+  }
+  std::unique_ptr<Env> failpoint_env = FailpointEnv();
+  if (failpoint_env) options.env = failpoint_env.get();
+
   backup::Rclone rclone;
-  auto summary = backup::RestoreBackup(rclone, remote->second, dir->second);
-  if (!summary) return Fail(summary.error(), ExitFor(summary.error()));
-  std::cout << "restored " << remote->second << " into " << dir->second << "\n";
-  PrintSummary(*summary);
-  std::cout << "start the server with STEMEDB_DATA_DIR=" << dir->second << "\n";
+  auto result = backup::RestoreBackup(rclone, options);
+  if (!result) return Fail(result.error(), ExitFor(result.error()));
+  const backup::RestoreOutcome& out = result->outcome;
+  const std::string where = data_dir.empty()
+                                ? "STEMEDB_WAL_DIR=" + wal_dir + " STEMEDB_DB_DIR=" + db_dir
+                                : "STEMEDB_DATA_DIR=" + data_dir;
+  if (out.already_restored) {
+    std::cout << "already restored " << result->remote << " (sha256 " << out.marker.sha256
+              << ", snapshot_lsn " << out.marker.snapshot_lsn << ", restored at "
+              << out.marker.restored_at << "); nothing to do\n";
+  } else {
+    if (out.removed_leftover) {
+      std::cout << "removed the leftovers of an interrupted restore\n";
+    }
+    std::cout << "restored " << result->remote << "\n";
+    PrintSummary(*out.summary);
+  }
+  std::cout << "start the server with " << where << "\n";
   return kOk;
 }
 

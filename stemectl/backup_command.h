@@ -12,7 +12,7 @@ namespace stemedb::ctl {
 // Exit codes of these commands, beyond cli_common.h's 0 ok, 1 failed,
 // 2 usage, 3 server unreachable, 4 auth (stable for scripts and the CronJob):
 inline constexpr int kExitBackupCorrupt = 5;   // verification failed: checksum/manifest/tar
-inline constexpr int kExitTargetNotEmpty = 6;  // restore target directory is not empty
+inline constexpr int kExitTargetNotEmpty = 6;  // restore target holds something else
 
 // `args` starts with the command word, "backup" or "restore", followed by
 // its flags (a `--url URL` may appear anywhere). Reads STEMEDB_ADMIN_KEY and

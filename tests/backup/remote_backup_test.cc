@@ -57,6 +57,18 @@ class RemoteBackupTest : public ::testing::Test {
     };
   }
 
+  Result<RestoreResult> Restore(const std::string& object, const std::string& data_dir) {
+    RestoreOptions options;
+    options.remote_object = object;
+    options.target = RestoreTarget::InDataDir(data_dir);
+    return RestoreBackup(rclone_, options);
+  }
+
+  // Nothing the server would start from: no DB dir content, no scratch.
+  static bool NothingRestored(const std::string& data_dir) {
+    return !fs::exists(data_dir + "/db") && !fs::exists(RestoreScratchPath(data_dir + "/db"));
+  }
+
   Result<UploadResult> Upload(size_t keep = 0, int second = 0) {
     UploadOptions options;
     options.remote_dir = remote_;
@@ -90,10 +102,50 @@ TEST_F(RemoteBackupTest, UploadWritesVerifiedObjectAndSidecarOnly) {
   EXPECT_EQ(verified->manifest.snapshot_lsn, 42u);
 
   std::string target = tmp_.Sub("restored");
-  auto restored = RestoreBackup(rclone_, r->remote, target);
+  auto restored = Restore(r->remote, target);
   ASSERT_TRUE(restored) << restored.error().ToString();
+  EXPECT_EQ(restored->remote, r->remote);
   EXPECT_EQ(ReadFile(target + "/db/000009.sst"), ReadFile(tmp_.Sub("ckpt/000009.sst")));
   EXPECT_TRUE(DirIsEmpty(target + "/wal"));
+  EXPECT_EQ(restored->outcome.marker.sha256, r->sha256);
+}
+
+TEST_F(RemoteBackupTest, LatestRestoresTheNewestCompleteBackupAndRetriesAreDone) {
+  auto old = Upload(0, 0);
+  auto newest = Upload(0, 3600);
+  ASSERT_TRUE(old && newest);
+  // A leftover of a killed upload is newer by name, but not a backup.
+  WriteFile(remote_disk_ + "/stemedb-20261118T130000Z.tar.partial", "half");
+  RestoreOptions options;
+  options.latest_in = remote_;
+  options.target = {.wal_dir = tmp_.Sub("wal"), .db_dir = tmp_.Sub("db/rocksdb")};
+  auto r = RestoreBackup(rclone_, options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->remote, newest->remote);
+  EXPECT_FALSE(r->outcome.already_restored);
+
+  // A retry after a newer backup appeared: the finished restore stands.
+  ASSERT_TRUE(Upload(0, 7200));
+  auto again = RestoreBackup(rclone_, options);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_TRUE(again->outcome.already_restored);
+  EXPECT_EQ(again->remote, newest->remote);
+
+  // The same object by name is "already restored" too; another is refused.
+  options.latest_in.clear();
+  options.remote_object = newest->remote;
+  EXPECT_TRUE(RestoreBackup(rclone_, options)->outcome.already_restored);
+  options.remote_object = old->remote;
+  auto other = RestoreBackup(rclone_, options);
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code(), Status::Code::kConflict);
+
+  options.remote_object.clear();
+  options.latest_in = remote_ + "/empty";
+  options.target = RestoreTarget::InDataDir(tmp_.Sub("d2"));
+  auto none = RestoreBackup(rclone_, options);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), Status::Code::kNotFound) << none.error().ToString();
 }
 
 TEST_F(RemoteBackupTest, KeepThreeAfterFiveRunsLeavesExactlyTheThreeNewest) {
@@ -125,19 +177,19 @@ TEST_F(RemoteBackupTest, FlippedByteOrTruncationInTheRemoteIsDetected) {
   ASSERT_FALSE(v);
   EXPECT_TRUE(v.error().IsCorruption()) << v.error().ToString();
   std::string target = tmp_.Sub("t1");
-  auto restored = RestoreBackup(rclone_, r->remote, target);
+  auto restored = Restore(r->remote, target);
   ASSERT_FALSE(restored);
   EXPECT_TRUE(restored.error().IsCorruption()) << restored.error().ToString();
-  EXPECT_TRUE(DirIsEmpty(target));
+  EXPECT_TRUE(NothingRestored(target));
 
   WriteFile(object, good.substr(0, good.size() - 700));
   v = VerifyBackup(rclone_, r->remote);
   ASSERT_FALSE(v);
   EXPECT_TRUE(v.error().IsCorruption()) << v.error().ToString();
   target = tmp_.Sub("t2");
-  restored = RestoreBackup(rclone_, r->remote, target);
+  restored = Restore(r->remote, target);
   ASSERT_FALSE(restored);
-  EXPECT_TRUE(DirIsEmpty(target));
+  EXPECT_TRUE(NothingRestored(target));
 
   WriteFile(object, good);
   EXPECT_TRUE(VerifyBackup(rclone_, r->remote));
@@ -182,11 +234,12 @@ TEST_F(RemoteBackupTest, RestoreRefusesNonEmptyTarget) {
   auto r = Upload();
   ASSERT_TRUE(r);
   std::string target = tmp_.Sub("busy");
-  WriteFile(target + "/x", "mine");
-  auto restored = RestoreBackup(rclone_, r->remote, target);
+  WriteFile(target + "/db/x", "mine");
+  auto restored = Restore(r->remote, target);
   ASSERT_FALSE(restored);
   EXPECT_EQ(restored.error().code(), Status::Code::kConflict);
-  EXPECT_EQ(Names(target), std::vector<std::string>{"x"});
+  EXPECT_EQ(Names(target), std::vector<std::string>{"db"});
+  EXPECT_EQ(Names(target + "/db"), std::vector<std::string>{"x"});
 }
 
 TEST_F(RemoteBackupTest, CommandExitCodes) {
@@ -194,17 +247,29 @@ TEST_F(RemoteBackupTest, CommandExitCodes) {
   EXPECT_EQ(RunBackupCommand({"backup"}), 2);  // no --remote
   EXPECT_EQ(RunBackupCommand({"backup", "--help"}), 0);
   EXPECT_EQ(RunBackupCommand({"restore", "--remote", remote_}), 2);  // no --data-dir
+  EXPECT_EQ(RunBackupCommand({"restore", "--remote", remote_, "--wal-dir", tmp_.Sub("w")}), 2);
+  EXPECT_EQ(RunBackupCommand({"restore", "--remote", remote_, "--data-dir", tmp_.Sub("d"),
+                              "--wal-dir", tmp_.Sub("w"), "--db-dir", tmp_.Sub("b")}),
+            2);
+  EXPECT_EQ(RunBackupCommand({"restore", "--latest", "--data-dir", tmp_.Sub("d")}), 2);
+  EXPECT_EQ(RunBackupCommand({"restore", "--help"}), 0);
   EXPECT_EQ(RunBackupCommand({"backup", "--remote", remote_, "--keep", "0"}), 2);
   auto r = Upload();
   ASSERT_TRUE(r);
   EXPECT_EQ(RunBackupCommand({"backup", "list", "--remote", remote_}), 0);
   EXPECT_EQ(RunBackupCommand({"backup", "verify", "--remote", r->remote}), 0);
   std::string busy = tmp_.Sub("busy");
-  WriteFile(busy + "/x", "mine");
+  WriteFile(busy + "/db/x", "mine");
   EXPECT_EQ(RunBackupCommand({"restore", "--remote", r->remote, "--data-dir", busy}),
             ctl::kExitTargetNotEmpty);
   EXPECT_EQ(RunBackupCommand({"restore", "--remote=" + r->remote, "--data-dir=" + tmp_.Sub("ok")}),
             0);
+  // Re-running a finished restore is "already restored", exit 0.
+  EXPECT_EQ(RunBackupCommand({"restore", "--remote", r->remote, "--data-dir", tmp_.Sub("ok")}), 0);
+  EXPECT_EQ(RunBackupCommand({"restore", "--latest", "--remote-dir", remote_, "--wal-dir",
+                              tmp_.Sub("k/wal"), "--db-dir", tmp_.Sub("k/db/rocksdb")}),
+            0);
+  EXPECT_TRUE(fs::exists(tmp_.Sub("k/db/rocksdb/RESTORED")));
   testing::FlipByte(remote_disk_ + "/" + r->name, 5000);
   EXPECT_EQ(RunBackupCommand({"backup", "verify", "--remote", r->remote}), ctl::kExitBackupCorrupt);
 }
