@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "auth/canonical_json.h"
+#include "auth/project_name.h"
 #include "util/time_format.h"
 
 namespace stemedb::api {
@@ -183,12 +184,9 @@ bool IsWellFormedId(std::string_view id) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-bool IsValidProjectName(std::string_view project) {
-  if (project.empty() || project.size() > 128 || project[0] == '.') return false;
-  return std::all_of(project.begin(), project.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
+ApiResult<void> CheckProjectName(std::string_view project, std::string_view field) {
+  if (auth::IsValidProjectName(project)) return {};
+  return InvalidField(std::string(field), std::string(auth::kProjectNameRule));
 }
 
 ApiResult<engine::NewAssertion> ValidateAssertion(const boost::json::object& obj,

@@ -86,7 +86,8 @@ bool IsBase64OfSize(std::string_view text, size_t bytes);
 // True for a server-assigned id: 32 lowercase hex digits.
 bool IsWellFormedId(std::string_view id);
 
-// Project names: 1..128 of [A-Za-z0-9._-], not starting with '.'.
-bool IsValidProjectName(std::string_view project);
+// Project names have one rule, auth::IsValidProjectName (auth/project_name.h).
+// `field` (a body field or query parameter) is named in the 400 invalid_field.
+ApiResult<void> CheckProjectName(std::string_view project, std::string_view field = "project");
 
 }  // namespace stemedb::api

@@ -317,14 +317,14 @@ json::object Schemas() {
            {"last_used_at", json::object{{"type", "string"}, {"nullable", true}}}});
   s["Usage"] = usage;
   s["AdminUsage"] = Obj({{"keys", ArrayOf(Ref("Usage"))}, {"projects", ArrayOf(Ref("Usage"))}});
-  s["CreateKey"] =
-      Obj({{"label", Str("1..128")},
-           {"role", json::object{{"type", "string"},
-                                 {"enum", json::array{"admin", "write_agent", "read_only"}}}},
-           {"project", Str("required unless role is admin")},
-           {"rate_limit", Str("\"<rate>/s,<burst>\"")},
-           {"expires_at", Str("RFC 3339")}},
-          {"label", "role"});
+  s["CreateKey"] = Obj(
+      {{"label", Str("1..128")},
+       {"role", json::object{{"type", "string"},
+                             {"enum", json::array{"admin", "write_agent", "read_only", "backup"}}}},
+       {"project", Str("a DNS label; required unless role is admin or backup")},
+       {"rate_limit", Str("\"<rate>/s,<burst>\"")},
+       {"expires_at", Str("RFC 3339")}},
+      {"label", "role"});
   s["RotateKey"] = Obj(
       {{"grace_seconds", json::object{{"type", "integer"}, {"minimum", 0}, {"maximum", 2592000}}}});
   s["KeyRecord"] = Obj({{"key_id", Str()},
@@ -402,9 +402,10 @@ std::string Build() {
     if (r.access == Router::Access::kPublic) {
       op["security"] = json::array{};
     } else {
-      const char* role = r.access == Router::Access::kAdmin   ? "admin"
-                         : r.access == Router::Access::kWrite ? "write_agent or admin"
-                                                              : "any role";
+      const char* role = r.access == Router::Access::kAdmin    ? "admin"
+                         : r.access == Router::Access::kBackup ? "admin or backup"
+                         : r.access == Router::Access::kWrite  ? "write_agent or admin"
+                                                               : "any role but backup";
       op["description"] = std::string("Requires role: ") + role;
     }
     json::array params;

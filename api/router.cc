@@ -210,6 +210,21 @@ Router::Router(Services services) : s_(std::move(services)) {
 
 Router::~Router() = default;
 
+bool Router::RoleMayCall(auth::Role role, Access access) {
+  switch (role) {
+    case auth::Role::kAdmin:
+      return true;
+    case auth::Role::kBackup:
+      // Least privilege: a stolen backup key streams backups, nothing else.
+      return access == Access::kBackup;
+    case auth::Role::kWriteAgent:
+      return access == Access::kRead || access == Access::kWrite;
+    case auth::Role::kReadOnly:
+      return access == Access::kRead;
+  }
+  return false;
+}
+
 bool Router::IsAdmin(const Call& call) const {
   return call.principal && call.principal->role == auth::Role::kAdmin;
 }
@@ -349,9 +364,7 @@ void Router::Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn 
     }
   }
 
-  bool allowed = p.role == auth::Role::kAdmin || (route->access == Access::kRead) ||
-                 (route->access == Access::kWrite && p.role == auth::Role::kWriteAgent);
-  if (!allowed) {
+  if (!RoleMayCall(p.role, route->access)) {
     return SendError(call, Forbidden(std::string("role ") + std::string(auth::RoleName(p.role)) +
                                      " may not call " + std::string(route->path)));
   }
@@ -420,8 +433,8 @@ bool Router::ResolveProject(const std::shared_ptr<Call>& call) {
     }
     call->project = p.project;
   } else if (asked != nullptr) {
-    if (!IsValidProjectName(*asked)) {
-      SendError(call, InvalidField("project", "must be 1..128 of [A-Za-z0-9._-]"));
+    if (auto valid = CheckProjectName(*asked); !valid) {
+      SendError(call, valid.error());
       return false;
     }
     call->project = *asked;
@@ -569,7 +582,7 @@ const std::vector<Router::Route>& Router::Routes() {
        false,
        {"project"},
        &Router::AdminUsage},
-      {V::get, "/v1/admin/backup", Access::kAdmin, false, false, false, {}, &Router::Backup},
+      {V::get, "/v1/admin/backup", Access::kBackup, false, false, false, {}, &Router::Backup},
   };
   return kRoutes;
 }

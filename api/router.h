@@ -16,8 +16,9 @@
 //   5. authentication: X-API-Key or Authorization: Bearer -> auth::Principal
 //      (401 unauthorized);
 //   6. rate limit per key (429 rate_limited + Retry-After);
-//   7. role (403 forbidden): read routes any role, write routes write_agent
-//      or admin, /v1/admin/* admin;
+//   7. role (403 forbidden, RoleMayCall): read routes any role but backup,
+//      write routes write_agent or admin, /v1/admin/* admin, the backup
+//      download admin or backup (a backup key may call nothing else);
 //   8. project: a non-admin key's own project; an admin key names one with
 //      ?project= on data routes (400 without it). A non-admin key naming
 //      another project gets 403 (it learns nothing about that project);
@@ -67,10 +68,13 @@ class Router : public Handler {
   // Who may call a route.
   enum class Access {
     kPublic,  // no key
-    kRead,    // any role
+    kRead,    // any role but backup
     kWrite,   // write_agent or admin
     kAdmin,   // admin
+    kBackup,  // admin or backup: streaming backups (later WAL archiving)
   };
+  // True iff a key of `role` may call a route of `access` (pipeline step 7).
+  static bool RoleMayCall(auth::Role role, Access access);
 
   struct Call;
   using RouteFn = void (Router::*)(const std::shared_ptr<Call>&);

@@ -1,8 +1,10 @@
-// Admin routes of SPEC §4/§5 (role admin): API keys, audit trail, usage,
-// backups. A secret key appears in exactly two replies: key creation and
-// rotation. It is never logged, listed or audited (auth/ stores only hashes).
+// Admin routes (docs/api.md): API keys, audit trail, usage (role admin),
+// backups (role admin or backup). A secret key appears in exactly two
+// replies: key creation and rotation. It is never logged, listed or audited
+// (auth/ stores only hashes).
 #include <boost/json/monotonic_resource.hpp>
 #include <charconv>
+#include <cstdint>
 #include <filesystem>
 
 #include "api/json_validation.h"
@@ -64,20 +66,20 @@ void Router::CreateKey(const std::shared_ptr<Call>& call) {
   auto role_text = RequiredString(*obj, "role", 1, 32, "");
   if (!role_text) return SendError(call, role_text.error());
   auto role = auth::ParseRole(*role_text);
-  if (!role)
-    return SendError(call, InvalidField("role", "must be admin, write_agent or read_only"));
+  if (!role) return SendError(call, InvalidField("role", std::string(auth::kRoleRule)));
   req.role = *role;
-  auto project = OptionalString(*obj, "project", 1, 128, "");
+  // Any string length reaches the project-name rule, so its message (not a
+  // generic length complaint) is what a caller sees for a bad name.
+  auto project = OptionalString(*obj, "project", 0, SIZE_MAX, "");
   if (!project) return SendError(call, project.error());
-  if (req.role == auth::Role::kAdmin) {
+  if (auth::SpansAllProjects(req.role)) {
     if (*project) {
-      return SendError(call, InvalidField("project", "admin keys span all projects; omit it"));
+      return SendError(call, InvalidField("project", std::string(*role_text) +
+                                                         " keys span all projects; omit it"));
     }
   } else {
     if (!*project) return SendError(call, InvalidField("project", "is required for this role"));
-    if (!IsValidProjectName(**project)) {
-      return SendError(call, InvalidField("project", "must be 1..128 of [A-Za-z0-9._-]"));
-    }
+    if (auto valid = CheckProjectName(**project); !valid) return SendError(call, valid.error());
     req.project = **project;
   }
   auto rate = OptionalString(*obj, "rate_limit", 1, 64, "");
@@ -250,6 +252,8 @@ void Router::Backup(const std::shared_ptr<Call>& call) {
       reply.head.set(http::field::access_control_allow_origin, call->cors_origin);
       reply.head.set(http::field::vary, "Origin");
     }
+    // A raw pointer is enough: the transport joins the producer before the
+    // App closes the database (api/stream_jobs.h).
     engine::Database* db = s_.db;
     reply.produce = [db, scratch, running](const std::function<bool(std::string_view)>& write) {
       backup::SnapshotOptions opts;

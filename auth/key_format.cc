@@ -74,6 +74,8 @@ std::string_view RoleName(Role role) {
       return "write_agent";
     case Role::kReadOnly:
       return "read_only";
+    case Role::kBackup:
+      return "backup";
   }
   return "read_only";
 }
@@ -82,7 +84,8 @@ Result<Role> ParseRole(std::string_view text) {
   if (text == "admin") return Role::kAdmin;
   if (text == "write_agent") return Role::kWriteAgent;
   if (text == "read_only") return Role::kReadOnly;
-  return Status::InvalidArgument("role must be admin, write_agent or read_only");
+  if (text == "backup") return Role::kBackup;
+  return Status::InvalidArgument(kRoleRule);
 }
 
 std::string RateLimitSpec::ToString() const {
@@ -142,16 +145,6 @@ bool IsValidLabel(std::string_view label) {
   for (char c : label) {
     unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) return false;
-  }
-  return true;
-}
-
-bool IsValidProject(std::string_view project) {
-  if (project.empty() || project.size() > 128) return false;
-  for (char c : project) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
   }
   return true;
 }

@@ -20,9 +20,8 @@ Result<KeyRecord> DecodeKeyRecord(std::string_view bytes);
 // Raw 32-byte BLAKE2b-256 of `key` (HashKeyHex is its hex form).
 std::string HashKeyRaw(std::string_view key);
 
-// Label: 1..128 bytes, no control characters. Project: 1..128 of
-// [A-Za-z0-9._-] (it is embedded in storage keys and URLs).
+// Label: 1..128 bytes, no control characters. (Project names:
+// auth/project_name.h.)
 bool IsValidLabel(std::string_view label);
-bool IsValidProject(std::string_view project);
 
 }  // namespace stemedb::auth

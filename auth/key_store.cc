@@ -162,12 +162,13 @@ class KeyStore::Impl {
     if (!IsValidLabel(request.label)) {
       return Status::InvalidArgument("label must be 1..128 characters without control characters");
     }
-    if (request.role == Role::kAdmin) {
+    if (SpansAllProjects(request.role)) {
       if (!request.project.empty()) {
-        return Status::InvalidArgument("admin keys are not bound to a project");
+        return Status::InvalidArgument(std::string(RoleName(request.role)) +
+                                       " keys are not bound to a project");
       }
-    } else if (!IsValidProject(request.project)) {
-      return Status::InvalidArgument("project must be 1..128 characters of [A-Za-z0-9._-]");
+    } else if (!IsValidProjectName(request.project)) {
+      return Status::InvalidArgument("project " + std::string(kProjectNameRule));
     }
     if (request.expires_at_us != 0 && request.expires_at_us <= now_us) {
       return Status::InvalidArgument("expires_at must be in the future");

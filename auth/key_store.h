@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/project_name.h"
 #include "engine/database.h"
 #include "util/status.h"
 
@@ -30,10 +31,19 @@ namespace stemedb::auth {
 class AuditLog;
 class UsageMeter;
 
-enum class Role { kAdmin, kWriteAgent, kReadOnly };
-// "admin" | "write_agent" | "read_only".
+// kBackup is least privilege for backup jobs: it may stream backups (the
+// backup download route) and nothing else: no data, no key administration.
+// Like kAdmin it spans all projects (a backup holds every project).
+enum class Role { kAdmin, kWriteAgent, kReadOnly, kBackup };
+// "admin" | "write_agent" | "read_only" | "backup".
 std::string_view RoleName(Role role);
+// InvalidArgument(kRoleRule) for any other text.
 Result<Role> ParseRole(std::string_view text);
+inline constexpr std::string_view kRoleRule =
+    "role must be admin, write_agent, read_only or backup";
+// True for roles whose keys span all projects (admin, backup): such a key
+// has no project of its own.
+inline bool SpansAllProjects(Role role) { return role == Role::kAdmin || role == Role::kBackup; }
 
 // Token bucket parameters: "<rate>/s,<burst>", e.g. "200/s,400".
 struct RateLimitSpec {
@@ -56,7 +66,7 @@ std::string KeyIdOf(std::string_view key);
 struct Principal {
   std::string key_id;
   Role role = Role::kReadOnly;
-  std::string project;  // "" for admin keys (all projects)
+  std::string project;  // "" for admin and backup keys (all projects)
   std::string label;
   std::optional<RateLimitSpec> rate_limit;  // per-key override, else default
 };
@@ -90,8 +100,9 @@ std::string KeyRecordJson(const KeyRecord& record, int64_t now_us);
 struct CreateKeyRequest {
   std::string label;  // 1..128 bytes, no control characters
   Role role = Role::kReadOnly;
-  // Required (1..128 of [A-Za-z0-9._-]) unless role == kAdmin; must be empty
-  // for admin keys, which span all projects.
+  // Required for write_agent and read_only keys, and a valid project name
+  // (auth/project_name.h); must be empty for admin and backup keys, which
+  // span all projects.
   std::string project;
   std::optional<RateLimitSpec> rate_limit;
   int64_t expires_at_us = 0;  // 0 = never; else must be in the future

@@ -15,13 +15,16 @@ namespace {
 
 const char* kKeysUsage =
     "usage: stemectl keys <command> [options]\n"
-    "  create --label L --role admin|write_agent|read_only [--project P]\n"
+    "  create --label L --role admin|write_agent|read_only|backup [--project P]\n"
     "         [--rate-limit R/s,B] [--expires-at RFC3339]   create a key (shown once)\n"
     "  list [--project P] [--include-revoked]                list keys (no secrets)\n"
     "  revoke KEY_ID                                         revoke at once\n"
-    "  rotate KEY_ID [--grace-seconds N]                     new key; old one stops\n"
+    "  rotate KEY_ID [--grace-seconds N]                     new key; the old one works\n"
+    "                                                        N more s (default 86400)\n"
     "  provision PROJECTS_FILE (--out-dir D | --k8s-secrets D | --exec CMD)\n"
-    "         [--role R] [--rate-limit R/s,B] [--rotate] [--namespace NS]\n"
+    "         [--role R] [--rate-limit R/s,B] [--namespace NS]\n"
+    "         [--rotate [--grace-seconds N]]                live keys are skipped unless\n"
+    "                                                        --rotate (grace default 86400)\n"
     "The admin key is read from $STEMEDB_ADMIN_KEY.\n";
 
 const std::vector<std::string> kKeyColumns = {
@@ -115,7 +118,8 @@ int Revoke(ApiClient& api, const std::vector<std::string>& args) {
 int Rotate(ApiClient& api, const std::vector<std::string>& args) {
   po::options_description desc("keys rotate");
   desc.add_options()("key-id", po::value<std::string>()->required(), "key id")(
-      "grace-seconds", po::value<int64_t>()->default_value(0), "old key keeps working this long");
+      "grace-seconds", po::value<int64_t>()->default_value(kDefaultGraceSeconds),
+      "old key keeps working this long");
   po::variables_map vm;
   if (!Parse(args, desc, {"key-id"}, vm)) return kExitUsage;
   json::object body{{"grace_seconds", vm["grace-seconds"].as<int64_t>()}};
@@ -134,12 +138,16 @@ int Provision(ApiClient& api, const std::vector<std::string>& args) {
       "namespace", po::value<std::string>()->default_value("default"), "Secret namespace")(
       "role", po::value<std::string>()->default_value("write_agent"), "role of new keys")(
       "rate-limit", po::value<std::string>(), "R/s,B")("rotate", po::bool_switch(),
-                                                       "rotate existing keys");
+                                                       "rotate and redeliver live keys")(
+      "grace-seconds", po::value<int64_t>()->default_value(kDefaultGraceSeconds),
+      "how long a rotated key keeps working");
   po::variables_map vm;
   if (!Parse(args, desc, {"file"}, vm)) return kExitUsage;
   ProvisionOptions options;
   options.role = vm["role"].as<std::string>();
   options.rotate = vm["rotate"].as<bool>();
+  options.grace_seconds = vm["grace-seconds"].as<int64_t>();
+  if (options.grace_seconds < 0) return ReportError("--grace-seconds must be >= 0", kExitUsage);
   if (vm.count("rate-limit")) options.rate_limit = vm["rate-limit"].as<std::string>();
   options.sink.namespace_name = vm["namespace"].as<std::string>();
   int sinks = 0;
@@ -163,15 +171,15 @@ int Provision(ApiClient& api, const std::vector<std::string>& args) {
     skipped += o.action == "skipped";
     rotated += o.action == "rotated";
     failed += o.action == "failed";
-    json::object row{{"project", o.project}, {"action", o.action}, {"key_id", o.key_id}};
-    if (!o.error.empty()) row["error"] = o.error;
+    json::object row{
+        {"project", o.project}, {"action", o.action}, {"key_id", o.key_id}, {"detail", o.detail}};
     rows.push_back(std::move(row));
   }
   json::object summary{
       {"created", created}, {"skipped", skipped}, {"rotated", rotated}, {"failed", failed}};
   PrintObjects(std::cout, api.options().output,
                json::object{{"projects", rows}, {"summary", summary}}, rows,
-               {"project", "action", "key_id", "error"});
+               {"project", "action", "key_id", "detail"});
   if (api.options().output == OutputFormat::kTable) {
     std::cout << "created " << created << ", skipped " << skipped << ", rotated " << rotated
               << ", failed " << failed << "\n";

@@ -14,6 +14,7 @@
 #include "stemectl/backup_command.h"
 #include "stemectl/cli_common.h"
 #include "stemectl/keys_command.h"
+#include "stemectl/smoke_command.h"
 #include "stemectl/wal_command.h"
 
 namespace {
@@ -26,9 +27,11 @@ const char* kUsage =
     "  usage [--project P]                       metering per key and project\n"
     "  audit [--limit N]                         admin actions, newest first\n"
     "  health                                    liveness and readiness\n"
+    "  smoke                                     deep smoke gate (throwaway key, every path)\n"
     "  backup --remote R:PATH [--keep N]         stream a snapshot to rclone\n"
     "  backup list|verify ...                    list / check uploaded backups\n"
-    "  restore --remote R:PATH/NAME --data-dir D restore a backup into an empty dir\n"
+    "  restore --remote R:PATH/NAME --data-dir D restore a backup into empty dirs, atomically\n"
+    "          (or --latest --remote-dir R:PATH; --wal-dir W --db-dir B)\n"
     "  wal verify|repair DIR                     check (or cut a torn tail of) a WAL\n"
     "  version\n"
     "\n"
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
   if (command == "usage") return RunUsageCommand(options, rest);
   if (command == "audit") return RunAuditCommand(options, rest);
   if (command == "health") return RunHealthCommand(options, rest);
+  if (command == "smoke") return RunSmokeCommand(options, rest);
   if (command == "wal") return RunWalCommand(options, rest);
   if (command == "backup" || command == "restore") {
     std::vector<std::string> backup_args = args;

@@ -10,21 +10,13 @@
 #include <set>
 #include <sstream>
 
+#include "auth/project_name.h"
 #include "util/env.h"
 
 extern char** environ;
 
 namespace stemedb::ctl {
 namespace json = boost::json;
-
-bool IsValidProjectName(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  for (char c : name) {
-    if (!alnum(c) && c != '-') return false;
-  }
-  return alnum(name.front()) && alnum(name.back());
-}
 
 Result<std::vector<std::string>> ParseProjectsFile(const std::string& text) {
   std::vector<std::string> projects;
@@ -38,9 +30,9 @@ Result<std::vector<std::string>> ParseProjectsFile(const std::string& text) {
     if (first == std::string::npos) continue;
     const auto last = line.find_last_not_of(" \t\r");
     std::string name = line.substr(first, last - first + 1);
-    if (!IsValidProjectName(name)) {
-      problems += "\n  line " + std::to_string(number) + ": invalid project name '" + name +
-                  "' (1-63 of a-z 0-9 -, starting and ending alphanumeric)";
+    if (!auth::IsValidProjectName(name)) {
+      problems += "\n  line " + std::to_string(number) + ": invalid project name '" + name + "' (" +
+                  std::string(auth::kProjectNameRule) + ")";
     } else if (!seen.insert(name).second) {
       problems += "\n  line " + std::to_string(number) + ": duplicate project '" + name + "'";
     } else {
@@ -75,7 +67,7 @@ std::string SecretManifest(const std::string& project, const std::string& key,
 
 namespace {
 
-std::string Label(const std::string& project) { return "project-" + project; }
+std::string Label(std::string_view project) { return "project-" + std::string(project); }
 
 // Runs `sh -c command` with `input` on its stdin and extra environment.
 Status RunWithStdin(const std::string& command, const std::string& input,
@@ -127,6 +119,14 @@ std::string SinkPath(const KeySink& sink, const std::string& project) {
   return "";
 }
 
+// The "key requested, not yet delivered" marker of a file destination
+// (provisioner.h); hidden, so `kubectl apply -f DIR` ignores it.
+std::string PendingPath(const KeySink& sink, const std::string& project) {
+  if (!sink.out_dir.empty()) return sink.out_dir + "/." + project + ".pending";
+  if (!sink.secrets_dir.empty()) return sink.secrets_dir + "/." + project + ".pending";
+  return "";
+}
+
 Status Deliver(const KeySink& sink, const std::string& project, const std::string& key,
                const std::string& key_id) {
   Env* env = Env::Default();
@@ -142,24 +142,29 @@ Status Deliver(const KeySink& sink, const std::string& project, const std::strin
   return RunWithStdin(sink.exec, key, {"STEMEDB_PROJECT=" + project, "STEMEDB_KEY_ID=" + key_id});
 }
 
-// Active keys by label, for the projects we manage.
+bool IsTrue(const json::object& object, std::string_view name) {
+  const json::value* v = object.if_contains(name);
+  return v != nullptr && v->is_bool() && v->as_bool();
+}
+
+// Live keys by project, for the projects we manage: labelled project-<name>
+// in project <name>, neither revoked, expired nor rotated away (a key in its
+// rotation grace still works, but its successor is the project's key).
 Result<std::map<std::string, std::string>> ListProjectKeys(ApiClient& api) {
   auto reply = api.Call("GET", "/v1/admin/api-keys");
   if (!reply) return Status::Unavailable(reply.error().message);
-  std::map<std::string, std::string> by_label;
+  std::map<std::string, std::string> by_project;
   const json::array* keys = FirstArray(*reply);
   if (keys == nullptr) return Status::Corruption("key list reply has no array");
   for (const auto& item : *keys) {
     if (!item.is_object()) continue;
     const auto& key = item.as_object();
-    const json::value* revoked = key.if_contains("revoked");
-    if (revoked && revoked->is_bool() && revoked->as_bool()) continue;
+    if (IsTrue(key, "revoked") || IsTrue(key, "expired") || key.contains("rotated_to")) continue;
     std::string label = FieldText(key, "label");
-    if (label.rfind("project-", 0) == 0 && FieldText(key, "project") == label.substr(8)) {
-      by_label[label] = FieldText(key, "key_id");
-    }
+    const std::string project = FieldText(key, "project");
+    if (label == Label(project)) by_project[project] = FieldText(key, "key_id");
   }
-  return by_label;
+  return by_project;
 }
 
 struct Issued {
@@ -178,6 +183,131 @@ Result<Issued> IssuedFrom(const boost::system::result<json::value, ApiError>& re
   return issued;
 }
 
+// Provisions one project; `live_key_id` is its live key ("" if none).
+class ProjectRun {
+ public:
+  ProjectRun(ApiClient& api, const ProvisionOptions& options, const std::string& project)
+      : api_(api),
+        options_(options),
+        project_(project),
+        sink_path_(SinkPath(options.sink, project)),
+        pending_path_(PendingPath(options.sink, project)) {}
+
+  ProvisionOutcome Run(const std::string& live_key_id) {
+    Env* env = Env::Default();
+    const bool file_exists = !sink_path_.empty() && env->FileExists(sink_path_);
+    const bool pending = !pending_path_.empty() && env->FileExists(pending_path_);
+    if (!live_key_id.empty()) {
+      if (pending) {
+        return RotateAndDeliver(live_key_id,
+                                "recovered: an interrupted run never delivered this key");
+      }
+      if (options_.rotate) {
+        return RotateAndDeliver(live_key_id, file_exists ? "replaced " + sink_path_ : "");
+      }
+      if (!file_exists) return {project_, "skipped", live_key_id, "exists, not re-delivered"};
+      // Say so when the file holds some other key: it is not what is live.
+      auto text = ReadFileToString(env, sink_path_);
+      const bool holds_live = text && text->find(live_key_id) != std::string::npos;
+      return {project_, "skipped", live_key_id,
+              holds_live ? "exists, delivered to " + sink_path_
+                         : "exists, not re-delivered; " + sink_path_ +
+                               " holds another key (use --rotate to replace it)"};
+    }
+    if (file_exists && !options_.rotate) {
+      return Failed(sink_path_ + " exists but " + project_ +
+                    " has no live key on the server: it holds a stale key; remove it (or use "
+                    "--rotate) to provision a new one");
+    }
+    return CreateAndDeliver(file_exists ? "replaced " + sink_path_ : "");
+  }
+
+ private:
+  ProvisionOutcome Failed(std::string error, std::string key_id = "") const {
+    return {project_, "failed", std::move(key_id), std::move(error)};
+  }
+
+  Status MarkPending() {
+    if (pending_path_.empty()) return Status::OK();
+    return WriteFileAtomically(Env::Default(), pending_path_, "project=" + project_ + "\n", 0600);
+  }
+  // Losing the removal is harmless: the next run rotates once more, with grace.
+  void ClearPending() {
+    if (pending_path_.empty() || !Env::Default()->FileExists(pending_path_)) return;
+    Env::Default()->RemoveFile(pending_path_).IgnoreError("a stale marker costs one rotation");
+  }
+
+  boost::system::result<json::value, ApiError> RotateCall(const std::string& key_id,
+                                                          bool* ambiguous = nullptr) {
+    json::object body{{"grace_seconds", options_.grace_seconds}};
+    return api_.Call("POST", "/v1/admin/api-keys/" + key_id + "/rotate", json::serialize(body),
+                     ambiguous);
+  }
+
+  ProvisionOutcome RotateAndDeliver(const std::string& key_id, std::string detail) {
+    if (Status marked = MarkPending(); !marked.ok()) {
+      return Failed("marking " + pending_path_ + ": " + marked.ToString(), key_id);
+    }
+    Result<Issued> issued = IssuedFrom(RotateCall(key_id));
+    // On failure the marker stays: if the rotation did commit, the next run
+    // recovers its lost secret.
+    if (!issued) return Failed(issued.error().message(), key_id);
+    return Deliver(*issued, "rotated", std::move(detail));
+  }
+
+  ProvisionOutcome CreateAndDeliver(std::string detail) {
+    if (Status marked = MarkPending(); !marked.ok()) {
+      return Failed("marking " + pending_path_ + ": " + marked.ToString());
+    }
+    json::object body{{"label", Label(project_)}, {"role", options_.role}, {"project", project_}};
+    if (options_.rate_limit) body["rate_limit"] = *options_.rate_limit;
+    bool ambiguous = false;
+    auto reply = api_.Call("POST", "/v1/admin/api-keys", json::serialize(body), &ambiguous);
+    std::string action = "created";
+    if (!reply && ambiguous) {
+      // The server may have committed the key before the connection broke:
+      // look again, and if it is there its secret is lost, so rotate it.
+      auto again = ListProjectKeys(api_);
+      if (again && again->count(project_)) {
+        reply = RotateCall(again->at(project_));
+        action = "rotated";
+        detail = "recovered: the reply creating this key was lost";
+      } else {
+        reply = api_.Call("POST", "/v1/admin/api-keys", json::serialize(body));
+      }
+    } else if (!reply) {
+      ClearPending();  // refused for certain: nothing was issued
+    }
+    Result<Issued> issued = IssuedFrom(reply);
+    if (!issued) return Failed(issued.error().message());
+    return Deliver(*issued, action, std::move(detail));
+  }
+
+  ProvisionOutcome Deliver(const Issued& issued, const std::string& action, std::string detail) {
+    Status delivered = ctl::Deliver(options_.sink, project_, issued.key, issued.key_id);
+    if (delivered.ok()) {
+      ClearPending();
+      return {project_, action, issued.key_id, std::move(detail)};
+    }
+    std::string error = "delivery: " + delivered.ToString();
+    // Nobody holds this key's secret: revoke it, so the next run issues
+    // another (a rotated-away predecessor keeps working through its grace).
+    auto revoked = api_.Call("DELETE", "/v1/admin/api-keys/" + issued.key_id);
+    if (revoked) {
+      ClearPending();
+    } else {
+      error += "; revoking the undelivered key failed too";
+    }
+    return Failed(std::move(error), issued.key_id);
+  }
+
+  ApiClient& api_;
+  const ProvisionOptions& options_;
+  const std::string& project_;
+  const std::string sink_path_;
+  const std::string pending_path_;
+};
+
 }  // namespace
 
 std::vector<ProvisionOutcome> ProvisionProjects(ApiClient& api,
@@ -187,77 +317,23 @@ std::vector<ProvisionOutcome> ProvisionProjects(ApiClient& api,
   if (!options.sink.out_dir.empty() || !options.sink.secrets_dir.empty()) {
     const std::string& dir =
         options.sink.out_dir.empty() ? options.sink.secrets_dir : options.sink.out_dir;
+    // Durable mkdir -p: a key file synced into a directory whose own entry
+    // a power loss drops would be lost with it.
     Status made = Env::Default()->CreateDirs(dir);
     if (!made.ok()) {
       for (const auto& p : projects) outcomes.push_back({p, "failed", "", made.ToString()});
       return outcomes;
     }
   }
-  auto existing = ListProjectKeys(api);
-  if (!existing) {
-    for (const auto& p : projects) {
-      outcomes.push_back({p, "failed", "", existing.error().message()});
-    }
+  auto live = ListProjectKeys(api);
+  if (!live) {
+    for (const auto& p : projects) outcomes.push_back({p, "failed", "", live.error().message()});
     return outcomes;
   }
   for (const auto& project : projects) {
-    ProvisionOutcome outcome{project, "", "", ""};
-    const std::string label = Label(project);
-    auto found = existing->find(label);
-    const std::string sink_path = SinkPath(options.sink, project);
-    const bool undelivered =
-        found != existing->end() && !sink_path.empty() && !Env::Default()->FileExists(sink_path);
-    Result<Issued> issued = Status::NotFound("no key issued");
-    if (found != existing->end() && !options.rotate && !undelivered) {
-      outcomes.push_back({project, "skipped", found->second, ""});
-      continue;
-    }
-    bool created = false;
-    if (found != existing->end()) {
-      issued = IssuedFrom(api.Call("POST", "/v1/admin/api-keys/" + found->second + "/rotate",
-                                   "{\"grace_seconds\":0}"));
-      outcome.action = "rotated";
-    } else {
-      json::object body{{"label", label}, {"role", options.role}, {"project", project}};
-      if (options.rate_limit) body["rate_limit"] = *options.rate_limit;
-      bool ambiguous = false;
-      auto reply = api.Call("POST", "/v1/admin/api-keys", json::serialize(body), &ambiguous);
-      if (!reply && ambiguous) {
-        // The server may have committed the key before the connection broke:
-        // look again, and if it is there its secret is lost, so rotate it.
-        auto again = ListProjectKeys(api);
-        if (again && again->count(label)) {
-          reply = api.Call("POST", "/v1/admin/api-keys/" + again->at(label) + "/rotate",
-                           "{\"grace_seconds\":0}");
-          outcome.action = "rotated";
-        } else {
-          reply = api.Call("POST", "/v1/admin/api-keys", json::serialize(body));
-        }
-      }
-      issued = IssuedFrom(reply);
-      if (outcome.action.empty()) {
-        outcome.action = "created";
-        created = true;
-      }
-    }
-    if (!issued) {
-      outcome.action = "failed";
-      outcome.error = issued.error().message();
-      outcomes.push_back(outcome);
-      continue;
-    }
-    outcome.key_id = issued->key_id;
-    Status delivered = Deliver(options.sink, project, issued->key, issued->key_id);
-    if (!delivered.ok()) {
-      outcome.action = "failed";
-      outcome.error = "delivery: " + delivered.ToString();
-      if (created) {
-        // Nobody has this key's secret: revoke it so the next run creates one.
-        auto revoked = api.Call("DELETE", "/v1/admin/api-keys/" + issued->key_id);
-        if (!revoked) outcome.error += "; revoking the undelivered key failed too";
-      }
-    }
-    outcomes.push_back(outcome);
+    auto found = live->find(project);
+    ProjectRun run(api, options, project);
+    outcomes.push_back(run.Run(found == live->end() ? "" : found->second));
   }
   return outcomes;
 }

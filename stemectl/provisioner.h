@@ -1,16 +1,31 @@
-// Provisioner: one API key per project for a list of projects, idempotently
-// (`stemectl keys provision`).
+// Provisioner: one API key per project for a list of projects, safe to
+// repeat (`stemectl keys provision`, docs/stemectl.md).
 //
-// A project's key is the active key labelled "project-<name>" in project
-// <name>. A run creates what is missing and skips what exists, so re-running
-// after a partial failure finishes the rest and never duplicates a key.
-// The one thing a rerun cannot skip is a key whose secret never reached its
-// destination (server killed between commit and reply, or delivery failed):
-// for file destinations a missing file means "not delivered", and the key is
-// rotated so exactly one usable key exists; a key created by this run whose
-// delivery fails is revoked, so the next run creates it again.
+// A project's key is the live key labelled "project-<name>" in project
+// <name> (live: not revoked, not expired, not rotated away). The rules:
+//   - A run creates what is missing and never duplicates a key.
+//   - A run NEVER changes what is live implicitly. A project that already
+//     has a live key is skipped ("exists, not re-delivered"), whatever the
+//     destination holds: every CI pipeline starts from a fresh workspace, so
+//     a missing file does not mean a missing client.
+//   - Redelivery is explicit (`rotate`): the live key is rotated with a
+//     grace period (default kDefaultGraceSeconds), so clients holding the old
+//     key keep working until they are redeployed.
+//   - The one secret that can be lost is a key issued whose reply or
+//     delivery never completed (the server died between commit and reply,
+//     stemectl was killed). For file destinations a hidden marker
+//     `<dir>/.<project>.pending` is written durably before the key is
+//     requested and removed once it is delivered; a later run that finds the
+//     marker rotates that key (with the same grace) and delivers the new one.
+//     A key created by this run whose delivery fails is revoked at once
+//     (nobody holds it), so the next run creates it again.
+//   - A destination file is written atomically and durably and never
+//     overwritten with other content silently: a file left for a project
+//     that has no live key is refused (a stale key), and a file replaced by
+//     an explicit rotation is reported as replaced.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +33,10 @@
 #include "stemectl/cli_common.h"
 
 namespace stemedb::ctl {
+
+// How long an old key keeps working after a rotation stemectl asks for,
+// unless --grace-seconds says otherwise: a day to redeploy every client.
+inline constexpr int64_t kDefaultGraceSeconds = 24 * 3600;
 
 // Where each new key goes. Exactly one is set.
 struct KeySink {
@@ -30,7 +49,11 @@ struct KeySink {
 struct ProvisionOptions {
   std::string role = "write_agent";
   std::optional<std::string> rate_limit;
-  bool rotate = false;  // rotate keys that already exist
+  // Rotate (and redeliver) keys that are already live. Without it a live
+  // key is never touched.
+  bool rotate = false;
+  // Grace of every rotation the provisioner makes (explicit or recovery).
+  int64_t grace_seconds = kDefaultGraceSeconds;
   KeySink sink;
 };
 
@@ -38,15 +61,12 @@ struct ProvisionOutcome {
   std::string project;
   std::string action;  // created | skipped | rotated | failed
   std::string key_id;
-  std::string error;
+  std::string detail;  // why skipped/rotated, or the error of a failure
 };
 
-// True for 1..63 chars of [a-z0-9-], starting and ending alphanumeric (a
-// DNS label, so it can name Kubernetes Secrets and files safely).
-bool IsValidProjectName(std::string_view name);
-
 // Parses a projects file: one name per line, blank lines and '#' comments
-// ignored. InvalidArgument listing every bad line (and duplicates).
+// ignored, names checked with auth::IsValidProjectName (the server's rule).
+// InvalidArgument listing every bad line (and duplicates).
 Result<std::vector<std::string>> ParseProjectsFile(const std::string& text);
 
 // Provisions every project; never stops at the first failure.

@@ -177,16 +177,10 @@ TEST(JsonValidationTest, PrefixNamesBatchPosition) {
   EXPECT_EQ(r.error().field, "assertions[7].subject");
 }
 
-TEST(JsonValidationTest, IdsAndProjects) {
+TEST(JsonValidationTest, Ids) {
   EXPECT_TRUE(IsWellFormedId("0123456789abcdef0123456789abcdef"));
   EXPECT_FALSE(IsWellFormedId("0123456789ABCDEF0123456789abcdef"));
   EXPECT_FALSE(IsWellFormedId("0123"));
-  EXPECT_TRUE(IsValidProjectName("default"));
-  EXPECT_TRUE(IsValidProjectName("team-a.prod_1"));
-  EXPECT_FALSE(IsValidProjectName(""));
-  EXPECT_FALSE(IsValidProjectName(".hidden"));
-  EXPECT_FALSE(IsValidProjectName("a/b"));
-  EXPECT_FALSE(IsValidProjectName(std::string(129, 'a')));
 }
 
 TEST(JsonValidationTest, ErrorJsonNeverEchoesAKey) {

@@ -86,15 +86,11 @@ TEST(KeyFormatTest, RateLimitSpecs) {
   }
 }
 
-TEST(KeyFormatTest, LabelAndProjectRules) {
+TEST(KeyFormatTest, LabelRules) {
   EXPECT_TRUE(IsValidLabel("ci deploy key (prod)"));
   EXPECT_FALSE(IsValidLabel(""));
   EXPECT_FALSE(IsValidLabel(std::string(129, 'a')));
   EXPECT_FALSE(IsValidLabel("a\nb"));
-  EXPECT_TRUE(IsValidProject("team-a.prod_1"));
-  EXPECT_FALSE(IsValidProject(""));
-  EXPECT_FALSE(IsValidProject("a/b"));
-  EXPECT_FALSE(IsValidProject(std::string("a\0b", 3)));
 }
 
 KeyRecord SampleRecord() {

@@ -137,6 +137,37 @@ TEST_F(KeyStoreTest, CreateValidatesItsRequest) {
   EXPECT_TRUE(Audit().empty()) << "a refused request is not an action";
 }
 
+TEST_F(KeyStoreTest, CreateRefusesProjectsOutsideTheOneRule) {
+  CreateKeyRequest r;
+  r.label = "x";
+  r.role = Role::kWriteAgent;
+  for (const char* bad : {".x", "Foo", "team-a.prod_1", "al_pha", "-a", "a-"}) {
+    r.project = bad;
+    Result<IssuedKey> issued = store_->Create(r, "a", kT0);
+    ASSERT_FALSE(issued.has_value()) << bad;
+    EXPECT_EQ(issued.error().code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_NE(issued.error().message().find("DNS label"), std::string::npos)
+        << issued.error().message();
+  }
+  EXPECT_TRUE(store_->empty());
+}
+
+TEST_F(KeyStoreTest, BackupKeysSpanAllProjectsAndSurviveRestart) {
+  CreateKeyRequest r;
+  r.label = "nightly";
+  r.role = Role::kBackup;
+  r.project = "alpha";  // a backup holds every project: no project of its own
+  EXPECT_EQ(store_->Create(r, "a", kT0).error().code(), Status::Code::kInvalidArgument);
+  IssuedKey backup = MustCreate(Role::kBackup, "");
+  ASSERT_NO_FATAL_FAILURE(Restart());
+  Result<Principal> p = store_->Authenticate(backup.key, kT0);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->role, Role::kBackup);
+  EXPECT_EQ(p->project, "");
+  EXPECT_EQ(RoleName(Role::kBackup), "backup");
+  EXPECT_EQ(*ParseRole("backup"), Role::kBackup);
+}
+
 TEST_F(KeyStoreTest, AuthenticateRejectsMalformedUnknownRevokedAndExpired) {
   IssuedKey live = MustCreate(Role::kReadOnly, "demo");
   IssuedKey expiring = MustCreate(Role::kReadOnly, "demo", kT0 + 60 * kSecond);

@@ -5,22 +5,15 @@
 namespace stemedb::ctl {
 namespace {
 
-TEST(ProjectName, AcceptsDnsLabels) {
-  EXPECT_TRUE(IsValidProjectName("a"));
-  EXPECT_TRUE(IsValidProjectName("alpha-01"));
-  EXPECT_TRUE(IsValidProjectName(std::string(63, 'x')));
-}
-
-TEST(ProjectName, RejectsEverythingElse) {
-  EXPECT_FALSE(IsValidProjectName(""));
-  EXPECT_FALSE(IsValidProjectName(std::string(64, 'x')));
-  EXPECT_FALSE(IsValidProjectName("-alpha"));
-  EXPECT_FALSE(IsValidProjectName("alpha-"));
-  EXPECT_FALSE(IsValidProjectName("Alpha"));
-  EXPECT_FALSE(IsValidProjectName("al pha"));
-  EXPECT_FALSE(IsValidProjectName("al/pha"));
-  EXPECT_FALSE(IsValidProjectName("../x"));
-  EXPECT_FALSE(IsValidProjectName("al_pha"));
+TEST(ProjectsFile, UsesTheServersProjectRule) {
+  // One rule (auth/project_name.h): what the server refuses, the file refuses.
+  for (const char* bad : {".x", "Foo", "al_pha", "team-a.prod_1", "-a"}) {
+    auto projects = ParseProjectsFile(std::string(bad) + "\n");
+    ASSERT_FALSE(projects) << bad;
+    EXPECT_NE(projects.error().message().find("DNS label"), std::string::npos)
+        << projects.error().message();
+  }
+  EXPECT_TRUE(ParseProjectsFile("default\nalpha-01\n" + std::string(63, 'x') + "\n"));
 }
 
 TEST(ProjectsFile, SkipsBlankLinesAndComments) {
