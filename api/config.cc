@@ -50,6 +50,13 @@ const VarSpec kVars[] = {
     {"STEMEDB_IO_THREADS", "0", "I/O threads; 0 = max(2, cores)"},
     {"STEMEDB_USAGE_FLUSH_INTERVAL_MS", "10000", "how often usage counters are persisted"},
     {"STEMEDB_MAX_INFLIGHT_WRITES", "4096", "writes in flight before 503"},
+    {"STEMEDB_ACCEPT_NEW_STORE", "false",
+     "start a new store although the DB dir holds files, the data root had a store, or a "
+     "RocksDB store sits next to the DB dir (audited)"},
+    {"STEMEDB_ACCEPT_STORE_MISMATCH", "false",
+     "open a WAL, DB and data root that belong to different stores (audited)"},
+    {"STEMEDB_ACCEPT_WAL_LOSS", "false",
+     "open a DB whose WAL dir is empty or lost its segments (audited)"},
 };
 
 // STEMEDB_WAL_SYNC -> wal-sync
@@ -203,6 +210,9 @@ Status Apply(std::string_view var, const std::string& v, ServerConfig* c) {
     return ms(100, 3600000, &c->usage_flush_interval);
   }
   if (var == "STEMEDB_MAX_INFLIGHT_WRITES") return u64(1, 1000000, &c->max_inflight_writes);
+  if (var == "STEMEDB_ACCEPT_NEW_STORE") return boolean(&c->accept_new_store);
+  if (var == "STEMEDB_ACCEPT_STORE_MISMATCH") return boolean(&c->accept_store_mismatch);
+  if (var == "STEMEDB_ACCEPT_WAL_LOSS") return boolean(&c->accept_wal_loss);
   return Status::InvalidArgument(std::string(var) + ": unhandled setting");
 }
 
@@ -252,6 +262,9 @@ std::string ServerConfig::Describe() const {
      << " meter=" << (meter_enabled ? "on" : "off") << " rate_limit=" << rate_limit
      << " max_body=" << max_body_bytes << " min_free=" << min_free_bytes
      << " tls=" << (tls_enabled() ? "on" : "off") << " max_connections=" << max_connections;
+  if (accept_new_store) os << " accept_new_store=true";
+  if (accept_store_mismatch) os << " accept_store_mismatch=true";
+  if (accept_wal_loss) os << " accept_wal_loss=true";
   return os.str();
 }
 

@@ -69,6 +69,13 @@ struct ServerConfig {
   // Writes admitted concurrently before the router answers 503 (overload).
   size_t max_inflight_writes = 4096;
 
+  // --- store identity overrides (engine/store_identity.h) -----------------
+  // Each lets one start-up refusal pass; every use is logged and audited.
+  // Default false.
+  bool accept_new_store = false;       // refusals a, d, e
+  bool accept_store_mismatch = false;  // refusal b
+  bool accept_wal_loss = false;        // refusal c
+
   bool tls_enabled() const { return !tls_cert_path.empty(); }
   bool loopback_bind() const;
   // One line for the startup log: every setting except the root key (which

@@ -7,16 +7,26 @@
 //   4  auth on, key store empty, no root key:                  CheckRootKeyBeforeOpen
 //      loopback -> generate $DATA_DIR/root.key (0600), seed;    + EnsureRootKey
 //      otherwise refuse naming STEMEDB_ROOT_API_KEY
+//   8  the store's identity shows lost or mixed-up data:       engine::StoreIdentity
+//      (a) DB dir with files but no store, (b) WAL/DB/data       ::Decide, read-only,
+//      root of different stores, (c) DB with an id next to an   before any directory
+//      empty WAL dir, (d) data root whose WAL and DB dirs are   is created, and again
+//      both empty, (e) empty DB dir next to a RocksDB store,    under the lock
+//      (f) empty DB dir and a WAL not starting at LSN 1
+//      (engine/FORMAT.md §6). a-e name an override
+//      (STEMEDB_ACCEPT_NEW_STORE / _STORE_MISMATCH / _WAL_LOSS),
+//      whose use is logged and audited (store.override)
 //   6  WAL/DB (or data) directory missing and not creatable,
 //      or not writable                                         PrepareDirectories
 //   5  another process holds $DATA_DIR/LOCK                    LockDataDirectory
 //   7  sealed WAL segment corrupt: engine::Database::Open returns Corruption
 //
 // The App runs them in the order of the table (pure config checks first, so
-// a misconfiguration writes nothing at all). Guard 4 is checked twice: before
-// the store is opened when the DB directory is still empty (a fresh volume:
-// the key store is necessarily empty, so refuse before creating any file),
-// and after the key store is loaded.
+// a misconfiguration writes nothing at all); when $DATA_DIR/LOCK exists
+// already, guard 5 runs before 8 (taking an existing lock writes nothing).
+// Guard 4 is checked twice: before the store is opened when the DB directory
+// is still empty (a fresh volume: the key store is necessarily empty, so
+// refuse before creating any file), and after the key store is loaded.
 //
 // Every error is a Status whose message is one line, suitable for
 // "stemedb: <message>" on stderr. No message ever contains a key.

@@ -51,6 +51,16 @@ namespace stemedb::engine {
 struct DatabaseOptions {
   // RocksDB directory. Created if missing. Required.
   std::string db_dir;
+  // Create the RocksDB store if db_dir holds none (no CURRENT). Even then a
+  // db_dir holding other files is refused (InvalidArgument), unless
+  // create_in_non_empty_dir: a half-restored store must not be silently
+  // replaced by an empty one. Defaults: true, false.
+  bool create_if_missing = true;
+  bool create_in_non_empty_dir = false;
+  // The store's id (engine/store_identity.h): written to `meta` (and
+  // flushed) if absent; Open fails with InvalidArgument if `meta` holds
+  // another. "" = neither checked nor written (tools, tests).
+  std::string store_id;
   // WAL options (dir, sync policy, segment size, env, probe). wal.dir required.
   wal::WalOptions wal;
   // Sealed WAL segments kept after a flush covers them (for backups and
@@ -92,8 +102,10 @@ class Database {
  public:
   using CommitCallback = std::function<void(Result<CommitInfo>)>;
 
-  // Opens (creating if needed) and replays. `progress` may be nullptr.
-  // Errors: Corruption (WAL sealed segment; RocksDB), IOError, Busy.
+  // Opens (creating if needed and allowed, see DatabaseOptions) and replays.
+  // `progress` may be nullptr. Errors: Corruption (WAL sealed segment;
+  // RocksDB), IOError, Busy, InvalidArgument (another store's id; a db_dir
+  // holding files but no store), NotFound (no store, create_if_missing off).
   static Result<std::unique_ptr<Database>> Open(const DatabaseOptions& options,
                                                 ReplayProgress* progress);
 

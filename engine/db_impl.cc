@@ -11,6 +11,8 @@
 #include <filesystem>
 
 #include "engine/coding.h"
+#include "engine/store_identity.h"
+#include "util/env.h"
 #include "util/logging.h"
 
 namespace stemedb::engine {
@@ -19,6 +21,9 @@ namespace {
 constexpr std::array<const char*, static_cast<size_t>(Cf::kCount)> kCfNames = {
     kCfAssertions, kCfRetractions, kCfIdxSubject, kCfIdxPredicate, kCfIdxAgent,
     kCfTimeIndex,  kCfIdempotency, kCfSystem,     kCfMeta};
+
+// The seam for the directories we create (wal.env, as for the WAL itself).
+Env* DirEnv(const DatabaseOptions& o) { return o.wal.env != nullptr ? o.wal.env : Env::Default(); }
 
 bool Supports(rocksdb::CompressionType t) {
   const auto all = rocksdb::GetSupportedCompressions();
@@ -147,13 +152,29 @@ DbImpl::~DbImpl() {
 }
 
 Status DbImpl::OpenRocks() {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.db_dir, ec);
-  if (ec) return Status::IOError("create " + options_.db_dir + ": " + ec.message());
+  // Through the Env, so the directory's entry is durable (RocksDB syncs what
+  // it writes inside db_dir, not db_dir's entry in its parent).
+  STEMEDB_RETURN_IF_ERROR(DirEnv(options_)->CreateDirs(options_.db_dir));
+  rocksdb::DBOptions dbo = MakeDbOptions(options_);
+  if (!DirEnv(options_)->FileExists(options_.db_dir + "/CURRENT")) {
+    // No store here. Create one only where nothing else is: SSTs without
+    // CURRENT (an interrupted restore) would be deleted by RocksDB and the
+    // store silently replaced by an empty one.
+    if (!options_.create_if_missing) {
+      return Status::NotFound(options_.db_dir + " holds no RocksDB store");
+    }
+    auto entries = StoreDirEntries(DirEnv(options_), options_.db_dir);
+    if (!entries) return entries.error();
+    if (!entries->empty() && !options_.create_in_non_empty_dir) {
+      return Status::InvalidArgument(options_.db_dir +
+                                     " holds files but no RocksDB store (no CURRENT)");
+    }
+  }
+  dbo.create_if_missing = options_.create_if_missing;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(MakeDbOptions(options_), options_.db_dir,
-                                        Descriptors(options_, cache_), &handles, &raw);
+  rocksdb::Status s =
+      rocksdb::DB::Open(dbo, options_.db_dir, Descriptors(options_, cache_), &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + options_.db_dir);
   db_.reset(raw);
   default_cf_ = handles[0];
@@ -172,6 +193,7 @@ Status DbImpl::OpenRocks() {
   } else if (version.size() != 1 || static_cast<uint8_t>(version[0]) != kFormatVersion) {
     return Status::Corruption(options_.db_dir + ": unknown engine format version");
   }
+  STEMEDB_RETURN_IF_ERROR(CheckStoreId());
   Result<uint64_t> applied = ReadFixedMeta(db_.get(), cf(Cf::kMeta), kMetaAppliedLsn);
   if (!applied) return applied.error();
   Result<uint64_t> recorded = ReadFixedMeta(db_.get(), cf(Cf::kMeta), kMetaLastRecordedAt);
@@ -180,6 +202,29 @@ Status DbImpl::OpenRocks() {
   flushed_lsn_.store(*applied);
   last_recorded_at_us_ = static_cast<int64_t>(*recorded);
   return Status::OK();
+}
+
+Status DbImpl::CheckStoreId() {
+  if (options_.store_id.empty()) return Status::OK();
+  std::string id;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::kMeta), kMetaStoreId, &id);
+  if (s.ok()) {
+    if (id == options_.store_id) return Status::OK();
+    return Status::InvalidArgument(options_.db_dir + " belongs to store " + id + ", not " +
+                                   options_.store_id);
+  }
+  if (!s.IsNotFound()) return FromRocks(s, "read store id");
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  s = db_->Put(wo, cf(Cf::kMeta), kMetaStoreId, options_.store_id);
+  if (!s.ok()) return FromRocks(s, "write store id");
+  // Durable now (RocksDB's WAL is off): the memtables hold nothing else yet
+  // (replay comes later), so this flush is small.
+  std::vector<rocksdb::ColumnFamilyHandle*> all(cf_.begin(), cf_.end());
+  all.push_back(default_cf_);
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(db_->Flush(fo, all), "flush store id");
 }
 
 Status DbImpl::Recover(ReplayProgress* progress) {
@@ -336,6 +381,8 @@ Result<Lsn> DbImpl::CreateCheckpoint(const std::string& dir) {
     // checkpoint is a set of SSTs consistent at one applied LSN.
     s = cp->CreateCheckpoint(dir, 0);
     if (!s.ok()) return FromRocks(s, "checkpoint " + dir);
+    // RocksDB syncs the checkpoint directory's contents, not its entry.
+    STEMEDB_RETURN_IF_ERROR(SyncParentDir(DirEnv(options_), dir));
   }
   // Read the LSN the checkpoint really holds (writes may have landed between
   // any LSN we could sample here and the flush inside CreateCheckpoint).

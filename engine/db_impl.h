@@ -64,6 +64,8 @@ class DbImpl final : public Database {
 
   // Open() steps; see database.h RECOVERY.
   Status OpenRocks();
+  // OpenRocks' last step: DatabaseOptions::store_id against `meta`.
+  Status CheckStoreId();
   Status Recover(ReplayProgress* progress);
   void StartMaintenance();
   void StartApplier();

@@ -34,6 +34,7 @@ inline constexpr const char* kCfMeta = "meta";
 inline constexpr std::string_view kMetaAppliedLsn = "applied_lsn";        // fixed64 BE
 inline constexpr std::string_view kMetaLastRecordedAt = "last_recorded";  // fixed64 BE
 inline constexpr std::string_view kMetaFormatVersion = "format_version";  // one byte
+inline constexpr std::string_view kMetaStoreId = "store_id";  // 32 hex (engine/store_identity.h)
 inline constexpr uint8_t kFormatVersion = 1;
 
 // The three secondary indexes. Their component orders are chosen so that

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/e2e/e2e_util.h"
@@ -287,6 +288,217 @@ TEST(StartupGuards, BadValueRefusesNamingTheVariable) {
   ServerProcess server;
   server.SetEnv("STEMEDB_WAL_SYNC", "sometimes");
   ExpectRefusal(server, "STEMEDB_WAL_SYNC");
+}
+
+// --- Guard 8: the store's identity (engine/FORMAT.md §6) -------------------
+
+// Every path below each of `dirs` with its size (directories -1): a refused
+// start must leave this exactly as it was.
+std::map<std::string, intmax_t> Tree(const std::vector<std::string>& dirs) {
+  std::map<std::string, intmax_t> out;
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      out[it->path().string()] =
+          it->is_directory() ? -1 : static_cast<intmax_t>(fs::file_size(it->path()));
+    }
+  }
+  return out;
+}
+
+std::string StoreIdOf(ServerProcess& server) {
+  auto http = server.Client();
+  auto r = http->Request("GET", "/v1/health");
+  if (!r || r->status != 200) return "";
+  return Str(ParseJson(r->body), "store_id");
+}
+
+std::string AuditBody(ServerProcess& server) {
+  auto http = server.Client();
+  auto r = http->Request("GET", "/v1/admin/audit?limit=100", {}, Auth(server.root_key()));
+  return r && r->status == 200 ? r->body : Describe(r);
+}
+
+// A started store holding one acknowledged assertion; returns its id.
+std::string StartWithOneWrite(ServerProcess& server) {
+  EXPECT_TRUE(server.Start().ok()) << server.Stderr();
+  auto http = server.Client();
+  auto key = CreateKey(*http, server.root_key(), "p1", "write_agent");
+  EXPECT_TRUE(key) << key.error().ToString();
+  if (!key) return "";
+  auto w = PostAssertion(*http, key->key, Assertion("s", "p", 1, "a"));
+  EXPECT_TRUE(w && w->status == 201) << Describe(w);
+  return w && w->status == 201 ? Str(ParseJson(w->body), "id") : "";
+}
+
+// Exit 1, one line holding every needle, nothing below `dirs` changed.
+void ExpectIdentityRefusal(ServerProcess& server, const std::vector<std::string>& needles,
+                           const std::vector<std::string>& dirs) {
+  const auto before = Tree(dirs);
+  ServerProcess::ExitResult r = server.RunExpectExit();
+  ASSERT_FALSE(r.timed_out) << "server did not exit; stderr:\n" << r.stderr_text;
+  EXPECT_EQ(r.exit_code, 1) << r.stderr_text;
+  std::vector<std::string> lines = NonEmptyLines(r.stderr_text);
+  EXPECT_EQ(lines.size(), 1u) << "a refusal is one line; stderr:\n" << r.stderr_text;
+  for (const auto& n : needles) {
+    EXPECT_NE(r.stderr_text.find(n), std::string::npos) << "no '" << n << "' in:\n"
+                                                        << r.stderr_text;
+  }
+  EXPECT_EQ(Tree(dirs), before) << "the refused start changed the directories";
+}
+
+TEST(StartupGuards, HealthShowsStoreIdStableAcrossRestarts) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start().ok()) << server.Stderr();
+  const std::string id = StoreIdOf(server);
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{32}"))) << id;
+  std::ifstream wal_marker(server.data_dir() + "/wal/STORE"),
+      root_marker(server.data_dir() + "/STORE");
+  std::stringstream w, r;
+  w << wal_marker.rdbuf();
+  r << root_marker.rdbuf();
+  EXPECT_NE(w.str().find("store_id=" + id), std::string::npos) << w.str();
+  EXPECT_NE(w.str().find("wal_start_lsn=1"), std::string::npos) << w.str();
+  EXPECT_NE(r.str().find("store_id=" + id), std::string::npos) << r.str();
+  EXPECT_NE(server.Stderr().find(id), std::string::npos) << "the startup log names the store id";
+  ASSERT_TRUE(server.Restart().ok()) << server.StderrSinceStart();
+  EXPECT_EQ(StoreIdOf(server), id);
+  server.Kill();
+  ASSERT_TRUE(server.Start().ok()) << server.StderrSinceStart();
+  EXPECT_EQ(StoreIdOf(server), id);
+}
+
+TEST(StartupGuards, WalVolumeSwappedForAnEmptyOneRefusesUntilOverridden) {
+  ServerProcess server;
+  const std::string written = StartWithOneWrite(server);
+  const std::string id = StoreIdOf(server);
+  server.Kill();  // the write is in the WAL only (not flushed)
+  const std::string wal = server.data_dir() + "/wal";
+  fs::rename(wal, server.root() + "/wal-volume-gone");
+  fs::create_directory(wal);
+  ExpectIdentityRefusal(server, {"STEMEDB_WAL_DIR", "is empty", id, "STEMEDB_ACCEPT_WAL_LOSS"},
+                        {server.data_dir()});
+  fs::remove(wal);  // a missing WAL dir is the same, and is not created
+  ExpectIdentityRefusal(server, {"STEMEDB_ACCEPT_WAL_LOSS"}, {server.data_dir()});
+  EXPECT_FALSE(fs::exists(wal));
+
+  server.SetEnv("STEMEDB_ACCEPT_WAL_LOSS", "true");
+  ASSERT_TRUE(server.Start().ok()) << server.StderrSinceStart();
+  EXPECT_EQ(StoreIdOf(server), id);
+  const std::string audit = AuditBody(server);
+  EXPECT_NE(audit.find("store.override"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("STEMEDB_ACCEPT_WAL_LOSS"), std::string::npos) << audit;
+  EXPECT_NE(server.StderrSinceStart().find("store identity override"), std::string::npos);
+  // What the override accepted: the write that only the lost WAL held.
+  auto http = server.Client();
+  auto r = http->Request("GET", "/v1/assertions/" + written + "?project=p1", {},
+                         Auth(server.root_key()));
+  ASSERT_TRUE(r) << Describe(r);
+  EXPECT_EQ(r->status, 404) << Describe(r);
+  // Once accepted, the store starts without the override.
+  server.UnsetEnv("STEMEDB_ACCEPT_WAL_LOSS");
+  ASSERT_TRUE(server.Restart().ok()) << server.StderrSinceStart();
+}
+
+TEST(StartupGuards, DbVolumeOfAnotherStoreRefusesUntilOverridden) {
+  ServerProcess a, b;
+  StartWithOneWrite(a);
+  const std::string id_a = StoreIdOf(a);
+  ASSERT_EQ(a.Stop(), 0);
+  StartWithOneWrite(b);
+  const std::string id_b = StoreIdOf(b);
+  ASSERT_EQ(b.Stop(), 0);
+  ASSERT_NE(id_a, id_b);
+
+  a.SetEnv("STEMEDB_DB_DIR", b.data_dir() + "/db");
+  ExpectIdentityRefusal(a, {id_a, id_b, "STEMEDB_ACCEPT_STORE_MISMATCH"},
+                        {a.data_dir(), b.data_dir()});
+
+  a.AddArg("--accept-store-mismatch=true");  // the flag form of the override
+  ASSERT_TRUE(a.Start().ok()) << a.StderrSinceStart();
+  EXPECT_EQ(StoreIdOf(a), id_b) << "the DB's identity wins";
+  const std::string audit = AuditBody(a);
+  EXPECT_NE(audit.find("STEMEDB_ACCEPT_STORE_MISMATCH"), std::string::npos) << audit;
+}
+
+TEST(StartupGuards, SstFilesWithoutCurrentRefuseUntilOverridden) {
+  ServerProcess server;
+  const std::string written = StartWithOneWrite(server);
+  const std::string id = StoreIdOf(server);
+  ASSERT_EQ(server.Stop(), 0);
+  // An interrupted restore: the SSTs arrived, CURRENT and the MANIFEST not.
+  const std::string db = server.data_dir() + "/db";
+  for (const auto& e : fs::directory_iterator(db)) {
+    const std::string name = e.path().filename().string();
+    if (name == "CURRENT" || name.starts_with("MANIFEST-")) fs::remove(e.path());
+  }
+  ExpectIdentityRefusal(server, {"STEMEDB_DB_DIR", "no CURRENT", "STEMEDB_ACCEPT_NEW_STORE"},
+                        {server.data_dir()});
+
+  server.SetEnv("STEMEDB_ACCEPT_NEW_STORE", "true");
+  ASSERT_TRUE(server.Start().ok()) << server.StderrSinceStart();
+  // Rebuilt from the WAL, which holds the whole history: nothing lost.
+  EXPECT_EQ(StoreIdOf(server), id);
+  auto http = server.Client();
+  auto r = http->Request("GET", "/v1/assertions/" + written + "?project=p1", {},
+                         Auth(server.root_key()));
+  ASSERT_TRUE(r) << Describe(r);
+  EXPECT_EQ(r->status, 200) << Describe(r);
+  EXPECT_NE(AuditBody(server).find("STEMEDB_ACCEPT_NEW_STORE"), std::string::npos);
+  bool set_aside = false;
+  for (const auto& e : fs::directory_iterator(db)) {
+    if (e.path().filename().string().starts_with("set-aside-")) set_aside = true;
+  }
+  EXPECT_TRUE(set_aside) << "the unopenable files are kept:\n" << Listing(db);
+}
+
+TEST(StartupGuards, DataRootThatLostBothVolumesRefusesUntilOverridden) {
+  ServerProcess server;
+  StartWithOneWrite(server);
+  const std::string id = StoreIdOf(server);
+  ASSERT_EQ(server.Stop(), 0);
+  fs::remove_all(server.data_dir() + "/wal");
+  fs::remove_all(server.data_dir() + "/db");
+  ExpectIdentityRefusal(server, {id, "both empty", "STEMEDB_ACCEPT_NEW_STORE"},
+                        {server.data_dir()});
+
+  server.SetEnv("STEMEDB_ACCEPT_NEW_STORE", "true");
+  ASSERT_TRUE(server.Start().ok()) << server.StderrSinceStart();
+  const std::string fresh = StoreIdOf(server);
+  EXPECT_NE(fresh, id);
+  EXPECT_NE(AuditBody(server).find("STEMEDB_ACCEPT_NEW_STORE"), std::string::npos);
+}
+
+TEST(StartupGuards, StoreRestoredIntoTheWrongDirectoryRefuses) {
+  // issue 15: STEMEDB_DB_DIR=$DATA_DIR/db/rocksdb (k3s) but the store's
+  // files were moved into $DATA_DIR/db.
+  ServerProcess server;
+  StartWithOneWrite(server);
+  ASSERT_EQ(server.Stop(), 0);
+  fs::remove_all(server.data_dir() + "/wal");
+  fs::remove(server.data_dir() + "/STORE");
+  server.SetEnv("STEMEDB_DB_DIR", server.data_dir() + "/db/rocksdb");
+  ExpectIdentityRefusal(server,
+                        {"STEMEDB_DB_DIR '" + server.data_dir() + "/db/rocksdb' is empty",
+                         "'" + server.data_dir() + "/db' holds a RocksDB store",
+                         "did you restore into the wrong directory?", "STEMEDB_ACCEPT_NEW_STORE"},
+                        {server.data_dir()});
+
+  // The same files directly in STEMEDB_DATA_DIR.
+  ServerProcess other;
+  fs::create_directories(other.data_dir());
+  for (const auto& e : fs::directory_iterator(server.data_dir() + "/db")) {
+    fs::copy(e.path(), other.data_dir() + "/" + e.path().filename().string(),
+             fs::copy_options::recursive);
+  }
+  ExpectIdentityRefusal(other,
+                        {"'" + other.data_dir() + "' holds a RocksDB store",
+                         "did you restore into the wrong directory?"},
+                        {other.data_dir()});
+  other.SetEnv("STEMEDB_ACCEPT_NEW_STORE", "true");
+  ASSERT_TRUE(other.Start().ok()) << other.StderrSinceStart();
+  EXPECT_NE(AuditBody(other).find("STEMEDB_ACCEPT_NEW_STORE"), std::string::npos);
 }
 
 }  // namespace

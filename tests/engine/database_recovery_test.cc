@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "engine_test_util.h"
@@ -191,6 +193,45 @@ TEST(RecoveryTest, SecondOpenOfSameDirectoryFails) {
   Result<std::unique_ptr<Database>> second = Database::Open(o, nullptr);
   EXPECT_FALSE(second);
   EXPECT_TRUE(db->Close().ok());
+}
+
+// Records every directory sync, to see which entries the store makes durable.
+class DirSyncLog : public EnvWrapper {
+ public:
+  DirSyncLog() : EnvWrapper(Env::Default()) {}
+  Status SyncDir(const std::string& d) override {
+    std::lock_guard<std::mutex> l(mu_);
+    synced_.push_back(d);
+    return EnvWrapper::SyncDir(d);
+  }
+  bool Synced(const std::string& d) {
+    std::lock_guard<std::mutex> l(mu_);
+    return std::find(synced_.begin(), synced_.end(), d) != synced_.end();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> synced_;
+};
+
+// The RocksDB directory (on its own volume here) and a checkpoint are
+// created through wal.env with their entries synced: RocksDB syncs what it
+// writes inside them, never their names in the parent.
+TEST(RecoveryTest, StoreAndCheckpointDirectoryEntriesAreSynced) {
+  TempDir tmp;
+  DirSyncLog env;
+  DatabaseOptions o = TestOptions(tmp.Sub("store"));
+  o.db_dir = tmp.Sub("rocks/db");
+  o.wal.env = &env;
+  std::unique_ptr<Database> db = OpenOrDie(o);
+  ASSERT_NE(db, nullptr);
+  EXPECT_TRUE(env.Synced(tmp.Sub("rocks")));  // db's entry
+  EXPECT_TRUE(env.Synced(tmp.path()));        // rocks' entry
+  MustSubmit(db.get(), Batch("p", {A("a1", "s", "color", "g1", "\"red\"")}));
+  ASSERT_TRUE(env.CreateDirs(tmp.Sub("scratch")).ok());
+  ASSERT_TRUE(db->CreateCheckpoint(tmp.Sub("scratch/cp")));
+  EXPECT_TRUE(env.Synced(tmp.Sub("scratch")));  // cp's entry
+  ASSERT_TRUE(db->Close().ok());
 }
 
 }  // namespace
