@@ -1,22 +1,22 @@
 # StemeDB image: both binaries (stemedb, stemectl) plus rclone for backups.
 #   docker build -t stemedb:0.1.0 .
 # Multi-stage: the build stage has the toolchain; the final stage only the
-# run-time shared libraries (tests/k3s/conformance.sh checks that this list
-# covers what the built binaries link and that every name exists in Debian 12).
+# run-time shared libraries (tests/userpath/runtime_packages.sh checks that
+# this list covers what the release binaries link and that every name exists
+# in Debian 12). scripts/build-image.sh builds the same image without a
+# daemon from this file; tests/image/image_test.sh runs it.
 FROM debian:12 AS build
 WORKDIR /src
 # Dependencies first, so a source change does not reinstall them.
 COPY scripts/install-deps.sh scripts/install-deps.sh
 RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
-# Release, no tests/benchmarks, and no test failpoints in a shipped binary.
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DSTEMEDB_BUILD_TESTS=OFF -DSTEMEDB_BUILD_BENCH=OFF -DSTEMEDB_FAILPOINTS=OFF \
- && ninja -C /build stemedb stemectl \
+# The shipped configuration, the same as scripts/run.sh and CI build.
+RUN scripts/build-release.sh /build \
  && strip /build/api/stemedb /build/stemectl/stemectl
 
 FROM debian:12-slim
-# runtime-packages-begin (parsed by tests/k3s/conformance.sh: keep one name per line)
+# runtime-packages-begin (parsed by scripts/runtime-packages.sh: keep one name per line)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libsnappy1v5 \
@@ -25,11 +25,9 @@ RUN apt-get update \
       libbz2-1.0 \
       zlib1g \
       libboost-json1.81.0 \
-      libboost-container1.81.0 \
       libboost-program-options1.81.0 \
       libsodium23 \
       libprometheus-cpp-core1.0 \
-      libprometheus-cpp-pull1.0 \
       libssl3 \
       libisal2 \
       libjemalloc2 \

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages StemeDB needs to build, test and run.
 # Idempotent: does nothing (and needs no root) when everything is present.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds the benchmark peers)
+# Usage: scripts/install-deps.sh [--bench] [--image]
+#   --bench adds the benchmark peers (bench/compare);
+#   --image adds the daemon-less image tools (scripts/build-image.sh, tests/image/).
 set -euo pipefail
 
 packages=(
@@ -16,9 +18,16 @@ packages=(
   # run-time tools: rclone for backups; curl for the docs/api.md examples test
   rclone curl ca-certificates
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(etcd-server redis-server fio wrk gnuplot-nox python3)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --bench) packages+=(etcd-server redis-server fio wrk gnuplot-nox python3) ;;
+    # mmdebstrap builds the root filesystem, umoci packs it as an OCI image,
+    # runc runs it (crun refuses hosts with a hybrid cgroup v1/v2 layout),
+    # skopeo reads the archive back as a registry client would.
+    --image) packages+=(mmdebstrap umoci runc skopeo python3) ;;
+    *) echo "install-deps: unknown flag $flag (--bench, --image)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
