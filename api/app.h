@@ -1,5 +1,5 @@
 // App: the composition root of `stemedb`. Owns every long-lived object and
-// opens them in an order that keeps the SPEC §3 promises:
+// opens them in an order that keeps the startup guards' promises (api/startup_guards.h):
 //
 //   1. guards 1-3 (config only; nothing touched)
 //   2. guard 6: data/WAL/DB directories exist and are writable

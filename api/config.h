@@ -1,4 +1,4 @@
-// ServerConfig: every setting of the `stemedb` server (SPEC §2), read from
+// ServerConfig: every setting of the `stemedb` server (docs/configuration.md), read from
 // the environment (STEMEDB_*) and from the same names as command-line flags
 // (STEMEDB_WAL_SYNC <-> --wal-sync). A flag wins over the environment, the
 // environment over the default. docs/configuration.md lists every variable.
@@ -28,7 +28,7 @@
 namespace stemedb::api {
 
 struct ServerConfig {
-  // --- SPEC §2 ----------------------------------------------------------
+  // --- contract variables (docs/configuration.md) ---------------------
   std::string bind_addr = "127.0.0.1:18180";  // as given
   std::string bind_host = "127.0.0.1";        // parsed from bind_addr
   uint16_t bind_port = 18180;                 // 0 = any free port (tests)

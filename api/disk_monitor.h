@@ -1,4 +1,4 @@
-// DiskMonitor: watches free space on the WAL and DB volumes (SPEC §2
+// DiskMonitor: watches free space on the WAL and DB volumes (docs/configuration.md
 // STEMEDB_MIN_FREE_BYTES, issue 5 "disk-space protection").
 //
 // A background thread polls Env::GetFreeSpace for each volume once per

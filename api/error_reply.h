@@ -1,5 +1,5 @@
 // Error replies of the HTTP API: the one table that maps StemeDB's error
-// kinds to SPEC §4 status codes and JSON error bodies.
+// kinds to docs/api.md status codes and JSON error bodies.
 //
 //   {"error":{"code":"invalid_field","message":"subject: must be 1..512 bytes",
 //             "field":"subject"}}
@@ -26,7 +26,7 @@ namespace stemedb::api {
 // An error as the API reports it.
 struct ApiError {
   unsigned status = 500;  // HTTP status code
-  std::string code;       // SPEC §4 code: "invalid_json", "not_found", ...
+  std::string code;       // docs/api.md code: "invalid_json", "not_found", ...
   std::string message;    // human readable, never contains a key
   std::string field;      // invalid_field only: the offending field ("assertions[3].subject")
   unsigned retry_after_seconds = 0;  // > 0 adds Retry-After (429, 503)
@@ -37,7 +37,7 @@ template <class T>
 using ApiResult = boost::system::result<T, ApiError>;
 [[noreturn]] void throw_exception_from_error(const ApiError& e, const boost::source_location& loc);
 
-// Constructors for each SPEC §4 error.
+// Constructors for each docs/api.md error.
 ApiError InvalidJson(std::string_view message);
 // message becomes "<field>: <why>".
 ApiError InvalidField(std::string_view field, std::string_view why);

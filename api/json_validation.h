@@ -1,4 +1,4 @@
-// Request-body parsing and field validation for the HTTP API (SPEC §4).
+// Request-body parsing and field validation for the HTTP API (docs/api.md).
 //
 // Every request body is parsed with Boost.JSON (strict RFC 8259: no comments,
 // no trailing commas, invalid UTF-8 rejected by the parser) and checked field
@@ -13,7 +13,7 @@
 // loudly is cheaper than discovering it in a query months later. Server-set
 // fields (id, lsn, project, recorded_at, signed) are unknown input too.
 //
-// Limits (bytes of UTF-8, SPEC §4): subject 1..512, predicate 1..256,
+// Limits (bytes of UTF-8, docs/api.md): subject 1..512, predicate 1..256,
 // agent_id 1..128, value any JSON whose canonical form is <= 64 KiB,
 // confidence a number in [0, 1], observed_at RFC 3339, signature standard
 // base64 (with padding) of a 64-byte Ed25519 signature. subject, predicate

@@ -230,7 +230,7 @@ class Metrics::Impl : public wal::WalProbe {
     return series;
   }
 
-  // Caps `project` label values (SPEC: bounded cardinality).
+  // Caps `project` label values (docs/metrics.md: bounded cardinality).
   std::string ProjectLabel(std::string_view project) {
     std::string p(project.empty() ? "_none" : project);
     {
@@ -400,7 +400,7 @@ std::string Metrics::Render() {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   // prometheus-cpp leaves out a labelled family with no series yet; name it
-  // anyway (HELP/TYPE only), so every SPEC §6 name is present from the first
+  // anyway (HELP/TYPE only), so every name of docs/metrics.md is present from the first
   // scrape and `absent()` alerts do not fire on a fresh server.
   for (const FamilyDoc& d : {kHttpRequests, kHttpDuration, kAssertions, kRateLimited, kDiskFree}) {
     bool present = false;

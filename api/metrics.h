@@ -1,4 +1,4 @@
-// Metrics: every Prometheus series of SPEC §6 (and RocksDB/process health),
+// Metrics: every Prometheus series of docs/metrics.md (and RocksDB/process health),
 // registered once in one prometheus::Registry and served at GET /metrics.
 //
 // Label cardinality is bounded: `route` is a route template, `project`

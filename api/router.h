@@ -1,4 +1,4 @@
-// Router: the application side of the HTTP API (SPEC §4). Maps a parsed
+// Router: the application side of the HTTP API (docs/api.md). Maps a parsed
 // request to a reply; never touches a socket (see handler.h), so every route
 // is tested without a network (tests/api/router_test.cc).
 //

@@ -1,4 +1,4 @@
-// Data routes of SPEC §4: assertions, retractions, queries, beliefs, agent
+// Data routes of docs/api.md: assertions, retractions, queries, beliefs, agent
 // keys, usage. Every route here runs after Router::Handle authenticated the
 // key, applied the rate limit and role check and resolved call->project.
 #include <algorithm>

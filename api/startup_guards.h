@@ -1,4 +1,4 @@
-// Startup guards (SPEC §3): the checks that make `stemedb` refuse to start
+// Startup guards (docs/configuration.md): the checks that make `stemedb` refuse to start
 // (exit 1, one line on stderr) instead of running in a dangerous state.
 //
 //   1  auth enabled and STEMEDB_UNSAFE_SKIP_SIGNATURES=true     CheckConfig

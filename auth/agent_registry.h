@@ -1,4 +1,4 @@
-// AgentRegistry: an agent's Ed25519 public key per project (SPEC §4
+// AgentRegistry: an agent's Ed25519 public key per project (docs/api.md
 // POST /v1/agents), and verification of signed assertions.
 //
 // Stored in engine SystemTable::kAgentKeys under project + '\0' + agent_id,

@@ -1,4 +1,4 @@
-// AuditLog: who did what to which key or agent, and when (SPEC §5).
+// AuditLog: who did what to which key or agent, and when (docs/api.md).
 //
 // Records live in engine SystemTable::kAudit under a 16-hex big-endian
 // sequence key (time-ordered). Writers build the SystemWrite with

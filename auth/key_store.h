@@ -1,4 +1,4 @@
-// KeyStore: API keys, roles and projects (SPEC §5).
+// KeyStore: API keys, roles and projects (docs/api.md).
 //
 // A key is "steme_live_" + 48 lowercase hex (24 bytes from libsodium's
 // CSPRNG). Only its BLAKE2b-256 hash is stored (engine SystemTable::kApiKeys,

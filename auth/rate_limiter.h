@@ -1,4 +1,4 @@
-// RateLimiter: one token bucket per key (SPEC §2 STEMEDB_RATE_LIMIT).
+// RateLimiter: one token bucket per key (docs/configuration.md STEMEDB_RATE_LIMIT).
 //
 // Buckets are sharded by key_id hash (one small mutex per shard), so one noisy
 // key contends only with keys of its own shard and never with the I/O threads

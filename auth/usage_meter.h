@@ -1,4 +1,4 @@
-// UsageMeter: per-key and per-project metering (issue 5; SPEC §4 /v1/usage).
+// UsageMeter: per-key and per-project metering (issue 5; docs/api.md /v1/usage).
 //
 // Counted on the hot path with relaxed atomics in a per-key slot (the slot
 // map is read-mostly under a shared_mutex; a new key takes the exclusive lock

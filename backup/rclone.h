@@ -1,4 +1,4 @@
-// Rclone: the driver for rclone, run as a child process (SPEC §7: rclone is
+// Rclone: the driver for rclone, run as a child process (docs/backup.md: rclone is
 // never linked). Every remote path is "REMOTE:PATH" exactly as rclone takes
 // it; rclone finds its configuration itself (RCLONE_CONFIG, or
 // RCLONE_CONFIG_<REMOTE>_* variables, inherited from our environment).

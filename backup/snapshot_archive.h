@@ -1,4 +1,4 @@
-// Snapshot archives (SPEC §7): what GET /v1/admin/backup streams and what
+// Snapshot archives (docs/backup.md): what GET /v1/admin/backup streams and what
 // `stemectl restore` unpacks. The layout is documented in docs/backup.md.
 //
 // WriteSnapshotArchive takes a RocksDB checkpoint (engine::Database::

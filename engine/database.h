@@ -84,7 +84,7 @@ struct ReplayProgress {
   std::atomic<bool> done{false};
 };
 
-// RocksDB and WAL health for metrics (SPEC §6 and issue 5).
+// RocksDB and WAL health for metrics (docs/metrics.md and issue 5).
 struct DatabaseStats {
   Lsn applied_lsn;
   Lsn flushed_lsn;

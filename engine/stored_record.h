@@ -1,5 +1,5 @@
 // Values of the `assertions`, `retractions` and `idempotency` column families
-// (engine/FORMAT.md §2) and the SPEC §4 JSON built from them.
+// (engine/FORMAT.md §2) and the docs/api.md JSON built from them.
 //
 // Each value starts with a version byte; decoders are strict and return
 // Corruption for anything they did not write.
@@ -25,7 +25,7 @@ struct AssertionRecord {
   std::string predicate;
   std::string agent_id;
   std::string value_json;
-  std::string json;  // SPEC §4 object, immutable
+  std::string json;  // docs/api.md object, immutable
   Lsn lsn;
   uint32_t ordinal = 0;  // position in its batch (index keys carry it too)
   Lsn retracted_lsn;     // Lsn(0): not retracted
@@ -72,7 +72,7 @@ Result<RetractionRecord> DecodeRetractionRecord(std::string_view v);
 std::string EncodeIdempotencyRecord(const IdempotencyRecord& r);
 Result<IdempotencyRecord> DecodeIdempotencyRecord(std::string_view v);
 
-// The SPEC §4 assertion object; value_json is spliced in verbatim (it is
+// The docs/api.md assertion object; value_json is spliced in verbatim (it is
 // canonical JSON from api/), strings are escaped by Boost.JSON.
 std::string BuildAssertionJson(std::string_view project, const NewAssertion& a, Lsn lsn,
                                int64_t recorded_at_us);

@@ -1,7 +1,7 @@
 // Value types that cross the engine/ boundary: what api/ and auth/ hand to the
 // engine to write, and what the engine hands back from reads.
 //
-// The engine does not validate user input (api/ does that, SPEC §4); it does
+// The engine does not validate user input (api/ does that, docs/api.md); it does
 // enforce its own invariants (a retraction names an existing assertion of the
 // same project) and reports violations as Status.
 #pragma once
@@ -91,7 +91,7 @@ struct CommitInfo {
   bool deduplicated = false;
 };
 
-// An assertion as stored. `json` is the full object of SPEC §4 (id, project,
+// An assertion as stored. `json` is the full object of docs/api.md (id, project,
 // subject, predicate, value, agent_id, confidence?, observed_at?, signature?,
 // signed, lsn, recorded_at) as compact JSON text, ready to splice into replies.
 struct StoredAssertion {

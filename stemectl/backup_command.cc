@@ -168,7 +168,7 @@ int RunUpload(const Flags& flags) {
     if (response->status != 200) {
       server_exit = (response->status == 401 || response->status == 403) ? kAuth : kFailed;
       if (response->status == 503) server_exit = kUnreachable;
-      // The error body is SPEC §4 JSON and never contains a key.
+      // The error body is docs/api.md JSON and never contains a key.
       return Status::IOError("GET /v1/admin/backup: HTTP " + std::to_string(response->status) +
                              " " + response->body);
     }

@@ -1,5 +1,5 @@
 // `stemectl backup`, `backup list`, `backup verify` and `restore`
-// (SPEC §7, docs/backup.md). The work is in backup/remote_backup.h; this
+// (docs/backup.md). The work is in backup/remote_backup.h; this
 // file parses flags, streams GET /v1/admin/backup, and maps failures to
 // exit codes.
 #pragma once

@@ -47,7 +47,7 @@ Result<OutputFormat> ParseOutputFormat(std::string_view text);
 struct ApiError {
   int exit_code = kExitFailed;
   int http_status = 0;
-  std::string code;  // SPEC §4 error code, "" for transport errors
+  std::string code;  // docs/api.md error code, "" for transport errors
   std::string message;
 };
 

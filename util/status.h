@@ -20,7 +20,7 @@ namespace stemedb {
 
 class [[nodiscard]] Status {
  public:
-  // Codes are stable: api/error_mapping.cc maps each one to a SPEC §4 error.
+  // Codes are stable: api/error_reply.cc maps each one to a docs/api.md error.
   enum class Code : unsigned char {
     kOk = 0,
     kNotFound,          // the thing asked for does not exist (404)

@@ -1,4 +1,4 @@
-// RFC 3339 timestamps (SPEC §4 `observed_at`, `as_of`, `recorded_at`).
+// RFC 3339 timestamps (docs/api.md `observed_at`, `as_of`, `recorded_at`).
 //
 // Parsing accepts the full RFC 3339 `date-time` production: a 'T' (or 't',
 // or one space, as RFC 3339 §5.6 NOTE permits) between date and time, any

@@ -46,7 +46,7 @@ inline constexpr char kSegmentMagic[8] = {'S', 'T', 'E', 'M', 'W', 'A', 'L', '\n
 inline constexpr uint16_t kFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderSize = 32;
 inline constexpr size_t kRecordHeaderSize = 20;
-// Requests are at most 1 MiB (SPEC STEMEDB_MAX_BODY_BYTES); the engine's
+// Requests are at most 1 MiB (STEMEDB_MAX_BODY_BYTES, docs/configuration.md); the engine's
 // encoding of one request stays far below this.
 inline constexpr uint32_t kMaxRecordPayload = 16u << 20;
 

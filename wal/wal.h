@@ -6,7 +6,7 @@
 //
 // LIFECYCLE
 //   Open()     recovers the directory: verifies every sealed segment (a bad
-//              record there is Corruption naming file and offset: SPEC §3
+//              record there is Corruption naming file and offset: startup
 //              guard 7), truncates a torn or corrupt tail of the newest
 //              segment to its last valid record (logged, bytes kept in
 //              <segment>.broken), and opens the newest segment for append.
@@ -96,7 +96,7 @@ enum class SyncPolicy { kAlways, kInterval, kNone };
 // Parses "always" | "interval" | "none".
 Result<SyncPolicy> ParseSyncPolicy(std::string_view text);
 
-// Observer for metrics (SPEC §6). wal/ never touches Prometheus: api/ passes
+// Observer for metrics (docs/metrics.md). wal/ never touches Prometheus: api/ passes
 // an implementation that does; tests pass nothing. Called by the thread that
 // writes the group: the writer thread, or an appender committing inline.
 class WalProbe {

@@ -25,7 +25,7 @@ struct WalVerifyReport {
   uint64_t bad_offset = 0;
   std::string bad_reason;
   // True iff the damage is the tail of the newest segment: startup (or
-  // RepairWalDir) truncates it; otherwise startup refuses (SPEC §3 guard 7).
+  // RepairWalDir) truncates it; otherwise startup refuses (startup guard 7, docs/configuration.md).
   bool repairable = false;
   // Set by RepairWalDir.
   bool repaired = false;

@@ -76,7 +76,8 @@ TEST(KeyFormatTest, RateLimitSpecs) {
   ASSERT_TRUE(spec.has_value());
   EXPECT_EQ(spec->rate_per_second, 0.5);
   EXPECT_EQ(spec->ToString(), "0.5/s,1");
-  EXPECT_EQ(RateLimitSpec{}.ToString(), "200/s,400");  // the SPEC §2 default
+  EXPECT_EQ(RateLimitSpec{}.ToString(),
+            "200/s,400");  // the documented default, docs/configuration.md
 
   for (const char* bad :
        {"",        "200",     "200/s",   "200/s,",    "/s,400",  "200/m,400",      "-1/s,10",

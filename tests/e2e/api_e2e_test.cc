@@ -1,4 +1,4 @@
-// SPEC §4/§5 end to end against the real binary: each route's success path,
+// docs/api.md end to end against the real binary: each route's success path,
 // the documented error codes, project isolation, key lifecycle, and the
 // OpenAPI document walked route by route.
 #include <gtest/gtest.h>
@@ -21,7 +21,7 @@ size_t Count(const HttpResponse& r, const char* array_field = "assertions") {
   return v.as_object().at(array_field).as_array().size();
 }
 
-// key_id per SPEC §5: the first 16 hex of BLAKE2b-256 of the key.
+// key_id per docs/api.md: the first 16 hex of BLAKE2b-256 of the key.
 std::string KeyIdOf(const std::string& key) {
   unsigned char hash[32];
   crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(key.data()),
@@ -438,7 +438,7 @@ TEST_F(ApiTest, EveryOpenApiRouteAnswers) {
       ++walked;
     }
   }
-  EXPECT_GE(walked, 18u) << "the document lists fewer operations than SPEC §4 has";
+  EXPECT_GE(walked, 18u) << "the document lists fewer operations than docs/api.md lists";
 }
 
 }  // namespace

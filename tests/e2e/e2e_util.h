@@ -28,7 +28,7 @@ Headers Auth(const std::string& key, Headers extra = {});
 json::value ParseJson(const std::string& body);
 // The string field `field` of a JSON object, "" if absent or not a string.
 std::string Str(const json::value& v, const char* field);
-// The SPEC §4 error code of a reply ({"error":{"code":...}}), "" if absent.
+// The docs/api.md error code of a reply ({"error":{"code":...}}), "" if absent.
 std::string ErrorCode(const client::HttpResponse& r);
 // "status 404 body {...}" for assertion messages.
 std::string Describe(const client::HttpResponse& r);

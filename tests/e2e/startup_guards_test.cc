@@ -1,5 +1,5 @@
-// SPEC §3: every start-up guard makes the real binary exit 1 with one clear
-// line on stderr, and a refused start writes nothing to the data directory.
+// Startup guards (docs/configuration.md): every start-up guard makes the real binary exit 1 with
+// one clear line on stderr, and a refused start writes nothing to the data directory.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 

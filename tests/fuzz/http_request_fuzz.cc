@@ -6,7 +6,7 @@
 // input are replaced by live API keys first, so the fuzzer gets past
 // authentication into validation, the engine and the admin routes.
 // Invariants: no crash; exactly one reply per request; every reply is a
-// status SPEC §4 documents, and every error carries the JSON error shape.
+// status docs/api.md documents, and every error carries the JSON error shape.
 #include <boost/asio/buffer.hpp>
 #include <boost/json.hpp>
 #include <chrono>

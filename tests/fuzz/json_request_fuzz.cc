@@ -2,7 +2,7 @@
 // the code every POST body meets first. The input is taken as a body for
 // POST /v1/assert and, when it has an "assertions" array, as a batch.
 // Invariants: no crash; every rejection names a code and (for
-// invalid_field) the field; whatever validates respects the SPEC §4 limits;
+// invalid_field) the field; whatever validates respects the docs/api.md limits;
 // the canonical value is a fixed point (canonicalising it again changes
 // nothing), which is what makes signatures over it verifiable.
 #include <boost/json.hpp>
