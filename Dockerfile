@@ -46,7 +46,7 @@ RUN ! ldd /usr/local/bin/stemedb /usr/local/bin/stemectl | grep 'not found'
 USER 1000:1000
 WORKDIR /var/lib/stemedb
 # Same layout as k3s/base/deployment.yaml. A non-loopback bind needs
-# STEMEDB_ROOT_API_KEY (SPEC §3): `docker run -e STEMEDB_ROOT_API_KEY=...`.
+# STEMEDB_ROOT_API_KEY (startup guard 4, docs/configuration.md): `docker run -e STEMEDB_ROOT_API_KEY=...`.
 ENV STEMEDB_BIND_ADDR=0.0.0.0:18180 \
     STEMEDB_DATA_DIR=/var/lib/stemedb/db \
     STEMEDB_WAL_DIR=/var/lib/stemedb/wal \

@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build pkg-config clang-format
-  # libraries (SPEC §1)
+  # libraries
   librocksdb-dev libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
   libsodium-dev prometheus-cpp-dev libssl-dev libisal-dev libarchive-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
