@@ -8,6 +8,7 @@
 #include "api/disk_monitor.h"
 #include "api/metrics.h"
 #include "api/request_log.h"
+#include "api/router.h"
 #include "api/server.h"
 #include "api/services.h"
 #include "api/startup_guards.h"
@@ -15,8 +16,9 @@
 #include "auth/audit_log.h"
 #include "auth/key_store.h"
 #include "auth/rate_limiter.h"
-#include "api/router.h"
 #include "auth/usage_meter.h"
+#include "backup/restore.h"
+#include "engine/store_identity.h"
 #include "util/logging.h"
 #include "util/time_format.h"
 
@@ -75,6 +77,11 @@ class BootHandler final : public Handler {
 class App::Impl {
  public:
   Impl(App* app, ServerConfig config) : app_(app), config_(std::move(config)) {}
+  // Every path out of Run() after the server started goes through Shutdown();
+  // this only makes sure no server thread outlives the members below it.
+  ~Impl() {
+    if (server_) server_->Stop();
+  }
 
   int Run();
 
@@ -102,6 +109,7 @@ class App::Impl {
   std::atomic<bool> replay_done_{false};
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<engine::Database> db_;
+  engine::IdentityPlan identity_;  // set before the store is opened
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::AgentRegistry> agents_;
@@ -114,6 +122,7 @@ std::string App::Impl::HealthJson() const {
   json::object o;
   if (!replay_done_.load()) {
     o["status"] = "replaying";
+    o["store_id"] = identity_.store_id;
     json::object p;
     p["records_replayed"] = progress_.records_replayed.load();
     p["start_lsn"] = progress_.start_lsn.load();
@@ -128,6 +137,7 @@ std::string App::Impl::HealthJson() const {
                 : !disk_ok            ? "degraded"
                                       : "ok";
   o["version"] = STEMEDB_VERSION;
+  o["store_id"] = identity_.store_id;
   o["applied_lsn"] = db_->applied_lsn().value();
   json::object w;
   w["healthy"] = wal_ok;
@@ -180,11 +190,62 @@ int App::Impl::Run() {
   // 4a before anything is created: a fresh volume on a non-loopback bind
   // with no root key is refused with nothing written (not even directories).
   if (Status s = CheckRootKeyBeforeOpen(env_, config_); !s.ok()) return Fail(s.message());
+  // An interrupted `stemectl restore` leaves the DB dir empty or missing:
+  // opening it would create an empty store and serve it (backup/restore.h).
+  if (Status s = backup::CheckNoInterruptedRestore(env_, config_.db_dir); !s.ok()) {
+    return Fail(s.message());
+  }
+  // 8: the store's identity (engine/FORMAT.md §6), decided before any
+  // directory is created so that a refusal writes nothing. A data root in
+  // use is locked first (its LOCK exists: taking it writes nothing), so
+  // that decision is already made under the lock; otherwise it is made
+  // again once the lock is held. A DB dir fresh from `stemectl restore`
+  // says which snapshot it holds (backup/restore.h).
+  const std::string restored_path = config_.db_dir + "/" + std::string(backup::kRestoredMarkerName);
+  std::optional<backup::RestoredMarker> restored;
+  if (env_->FileExists(restored_path)) {
+    auto text = ReadFileToString(env_, restored_path);
+    auto marker =
+        text ? backup::RestoredMarker::Parse(*text) : Result<backup::RestoredMarker>(text.error());
+    if (!marker) return Fail(restored_path + ": " + marker.error().message());
+    restored = std::move(*marker);
+  }
+  engine::StoreLayout layout{config_.data_dir, config_.wal_dir, config_.db_dir, std::nullopt};
+  if (restored) layout.restored_snapshot_lsn = Lsn(restored->snapshot_lsn);
+  engine::StoreIdentity identity(
+      env_, layout,
+      {config_.accept_new_store, config_.accept_store_mismatch, config_.accept_wal_loss});
+  if (env_->FileExists(LockPath(config_))) {
+    auto lock = LockDataDirectory(env_, config_);
+    if (!lock) return Fail(lock.error().message());
+    lock_ = std::move(*lock);
+  }
+  auto plan = identity.Decide();
+  // An unreadable directory is guard 6's to name, below.
+  if (!plan && plan.error().code() != Status::Code::kIOError) return Fail(plan.error().message());
   // 6, 5: directories, lock.
   if (Status s = PrepareDirectories(env_, config_); !s.ok()) return Fail(s.message());
-  auto lock = LockDataDirectory(env_, config_);
-  if (!lock) return Fail(lock.error().message());
-  lock_ = std::move(*lock);
+  if (lock_ == nullptr || !plan) {
+    if (lock_ == nullptr) {
+      auto lock = LockDataDirectory(env_, config_);
+      if (!lock) return Fail(lock.error().message());
+      lock_ = std::move(*lock);
+    }
+    plan = identity.Decide();
+    if (!plan) return Fail(plan.error().message());
+  }
+  identity_ = std::move(*plan);
+  log::Info("store identity",
+            {{"store_id", identity_.store_id}, {"action", engine::ActionName(identity_.action)}});
+  for (const std::string& note : identity_.notes) {
+    log::Warn("store identity: " + note, {{"store_id", identity_.store_id}});
+  }
+  for (const std::string& o : identity_.overrides) {
+    log::Warn("store identity override", {{"store_id", identity_.store_id}, {"override", o}});
+  }
+  if (Status s = identity.PrepareForOpen(identity_); !s.ok()) {
+    return Fail("cannot prepare the store: " + s.ToString());
+  }
 
 #ifdef STEMEDB_FAILPOINTS
   if (const char* spec = std::getenv("STEMEDB_FAILPOINT"); spec != nullptr && *spec != '\0') {
@@ -249,6 +310,7 @@ int App::Impl::Run() {
   // read the requests its sockets hold meanwhile (measured: 8k/s instead of
   // 34k/s at 64 connections with STEMEDB_IO_THREADS=1), so then it is off.
   dbo.wal.inline_commit = config_.io_threads >= 2;
+  engine::StoreIdentity::ApplyTo(identity_, &dbo);
   auto started = std::chrono::steady_clock::now();
   auto db = engine::Database::Open(dbo, &progress_);
   if (!db) {
@@ -256,9 +318,24 @@ int App::Impl::Run() {
     return Fail("cannot open the store: " + db.error().ToString());
   }
   db_ = std::move(*db);
+  if (Status s = identity.WriteRootMarker(identity_); !s.ok()) {
+    return Shutdown(Fail("cannot write the store marker in STEMEDB_DATA_DIR: " + s.ToString()));
+  }
+  if (restored) {
+    // The WAL is attached now: from here on an empty WAL dir is a lost WAL,
+    // not a fresh restore (engine/FORMAT.md §6 "Restore").
+    log::Info("opened a restored store", {{"backup", restored->backup},
+                                          {"sha256", restored->sha256},
+                                          {"snapshot_lsn", std::to_string(restored->snapshot_lsn)},
+                                          {"restored_at", restored->restored_at}});
+    Status s = env_->RemoveFile(restored_path);
+    if (s.ok()) s = env_->SyncDir(config_.db_dir);
+    if (!s.ok()) return Shutdown(Fail("cannot remove " + restored_path + ": " + s.ToString()));
+  }
   double replay = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_->SetReplaySeconds(replay);
-  log::Info("store open", {{"applied_lsn", std::to_string(db_->applied_lsn().value())},
+  log::Info("store open", {{"store_id", identity_.store_id},
+                           {"applied_lsn", std::to_string(db_->applied_lsn().value())},
                            {"replayed", std::to_string(progress_.records_replayed.load())},
                            {"seconds", std::to_string(replay)}});
 
@@ -279,6 +356,19 @@ int App::Impl::Run() {
     if (Status s = l.load(); !s.ok()) {
       return Shutdown(Fail(std::string("cannot load the ") + l.what + ": " + s.ToString()));
     }
+  }
+  // Every identity override is on record with the store it let open.
+  for (const std::string& o : identity_.overrides) {
+    auth::AuditRecord record;
+    record.time_us = UnixMicrosNow();
+    record.actor_key_id = "stemedb";
+    record.action = "store.override";
+    record.target = identity_.store_id;
+    record.detail = o;
+    engine::SystemEntry entry;
+    entry.writes.push_back(audit_->MakeAuditWrite(std::move(record)));
+    auto done = db_->Submit(std::move(entry));
+    if (!done) return Shutdown(Fail("cannot audit the store override: " + done.error().ToString()));
   }
   auto root = EnsureRootKey(env_, config_, keys_.get(), UnixMicrosNow());
   if (!root) return Shutdown(Fail(root.error().message()));
@@ -326,6 +416,9 @@ int App::Impl::Shutdown(int code) {
               {{"timeout_ms", std::to_string(config_.drain_timeout.count())},
                {"in_flight", std::to_string(server_->requests_in_flight())}});
   }
+  // Stops accepting, drains, then cancels and joins the streaming producers
+  // (a backup reads the database) and the I/O threads: once it returns, no
+  // thread of the Server is left to use what is closed below.
   if (!server_->Shutdown(config_.drain_timeout) && rc == 0) rc = 2;
   if (meter_) {
     Status s = meter_->Flush();

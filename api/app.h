@@ -13,8 +13,9 @@
 //   8. install the Router; the usage flusher runs every flush interval
 //   9. wait for SIGTERM/SIGINT (see main.cc: signals are blocked in every
 //      thread and taken by a sigwait thread), then drain: stop accepting,
-//      finish requests in flight within the drain timeout, flush usage,
-//      close the database, release the lock.
+//      finish requests in flight within the drain timeout, cancel and join
+//      the streaming producers (api/stream_jobs.h) and the I/O threads,
+//      flush usage, close the database, release the lock.
 //
 // Exit codes: 0 after a clean shutdown, 1 for any guard or startup failure
 // (one line "stemedb: <reason>" on stderr), 2 if the drain timed out or the

@@ -26,9 +26,10 @@ struct RequestMeta {
 };
 
 // Streams a large reply (GET /v1/admin/backup) without buffering it: the
-// transport sends `head` (chunked), then calls `produce` on a worker thread;
-// `produce` calls `write(chunk)` for each chunk until done. A false return
-// from write means the client went away: stop producing.
+// transport sends `head` (chunked), then calls `produce` on a thread of its
+// own, which it joins before it stops (api/stream_jobs.h); `produce` calls
+// `write(chunk)` for each chunk until done. A false return from write means
+// the client went away or the server is stopping: stop producing.
 struct StreamingReply {
   Response head;  // status + headers; body ignored
   std::function<bool(const std::function<bool(std::string_view chunk)>& write)> produce;

@@ -4,10 +4,13 @@
 // Signals: SIGTERM and SIGINT are blocked before any thread exists (so every
 // thread inherits the mask) and taken synchronously by one sigwait thread,
 // which asks the App to drain. A second signal during the drain exits at
-// once: every acknowledged write is already durable in the WAL.
+// once: every acknowledged write is already durable in the WAL. Once Run()
+// returned, main wakes that thread with a signal of its own and joins it
+// before the App is destroyed.
 #include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -40,14 +43,20 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   api::App app(config);
-  std::thread([&app, signals] {
+  std::atomic<bool> app_done{false};
+  std::thread signal_thread([&app, &app_done, signals] {
     int sig = 0;
-    if (sigwait(&signals, &sig) != 0) return;
+    if (sigwait(&signals, &sig) != 0 || app_done.load()) return;
     log::Info("signal received: shutting down", {{"signal", strsignal(sig)}});
     app.RequestStop();
-    if (sigwait(&signals, &sig) != 0) return;
+    if (sigwait(&signals, &sig) != 0 || app_done.load()) return;
     log::Warn("second signal: exiting without drain", {{"signal", strsignal(sig)}});
     _exit(1);
-  }).detach();
-  return app.Run();
+  });
+  const int rc = app.Run();
+  app_done.store(true);
+  // SIGTERM is blocked in that thread, so it stays pending until its sigwait.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  return rc;
 }

@@ -260,7 +260,8 @@ void Router::Backup(const std::shared_ptr<Call>& call) {
       opts.scratch_dir = scratch;
       opts.server_version = STEMEDB_VERSION;
       auto info = backup::WriteSnapshotArchive(*db, opts, [&](std::string_view chunk) {
-        return write(chunk) ? Status::OK() : Status::Unavailable("backup client went away");
+        return write(chunk) ? Status::OK()
+                            : Status::Unavailable("client went away or server stopping");
       });
       if (!info) {
         log::Warn("backup stream failed", {{"error", info.error().ToString()}});

@@ -160,7 +160,10 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
 void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  // Fails every producer's next write; joining them while the I/O threads
+  // still run lets each end its reply (a truncated chunked body) and close.
   shared_->MarkStopped();
+  shared_->streams.Stop();
   for (auto& t : threads_) t->Stop();
 }
 

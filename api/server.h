@@ -14,7 +14,10 @@
 //             requests in flight finish (their replies carry
 //             "Connection: close"), waits until none remain or the timeout
 //             passes, then stops. Returns whether everything drained.
-//   Stop()    hard stop: stops the io_context and joins the threads.
+//   Stop()    hard stop: cancels the producers of streaming replies and
+//             joins their threads (api/stream_jobs.h), then stops the I/O
+//             threads and joins them. Once it returns, no thread started by
+//             the Server is left.
 //
 // Connections beyond max_connections are accepted and closed at once, so
 // a flood costs one accept each and never queues up in the kernel backlog.

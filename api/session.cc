@@ -10,7 +10,7 @@
 #include <charconv>
 #include <future>
 #include <optional>
-#include <thread>
+#include <string>
 
 #include "api/io_thread.h"
 #include "util/logging.h"
@@ -365,8 +365,8 @@ class BasicSession final : public Session,
             return self->Close();
           }
           // The producer blocks on disk and on this socket: keep it off the
-          // I/O threads.
-          std::thread([self, produce = std::move(produce)] {
+          // I/O threads, on a thread the Server joins before it stops.
+          const bool started = self->shared_->streams.Start([self, produce = std::move(produce)] {
             bool complete = false;
             try {
               complete = produce([&](std::string_view chunk) { return self->WriteChunk(chunk); });
@@ -374,7 +374,8 @@ class BasicSession final : public Session,
               log::Error("stream producer threw", {{"what", e.what()}});
             }
             net::post(self->thread_.context(), [self, complete] { self->EndStream(complete); });
-          }).detach();
+          });
+          if (!started) self->EndStream(false);  // stopping: a truncated body
         });
   }
 
@@ -384,18 +385,21 @@ class BasicSession final : public Session,
     if (stream_failed_.load() || shared_->stopped()) return false;
     auto done = std::make_shared<std::promise<bool>>();
     auto result = done->get_future();
-    net::post(thread_.context(), [self = this->shared_from_this(), chunk, done] {
+    // A copy: on a stop this returns before the write completes, and the
+    // producer may reuse its buffer while the I/O thread still sends it.
+    auto data = std::make_shared<std::string>(chunk);
+    net::post(thread_.context(), [self = this->shared_from_this(), data, done] {
       self->deadline_ = Clock::now() + self->shared_->options.body_timeout;
-      net::async_write(self->stream_, http::make_chunk(net::buffer(chunk.data(), chunk.size())),
-                       [self, done](beast::error_code ec, size_t n) {
+      net::async_write(self->stream_, http::make_chunk(net::buffer(*data)),
+                       [self, data, done](beast::error_code ec, size_t n) {
                          self->deadline_ = kNoDeadline;
                          self->bytes_out_ += n;
                          if (ec) self->stream_failed_.store(true);
                          done->set_value(!ec);
                        });
     });
-    // A stopped io_context never runs the write: poll so the producer
-    // cannot hang past shutdown.
+    // Once the server stops, neither a client that stopped reading nor a
+    // stopped io_context may hold the producer (Server::Stop joins it): poll.
     while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
       if (shared_->stopped()) return false;
     }

@@ -26,13 +26,16 @@
 // requests wait in the read buffer, so replies can never be reordered.
 //
 // Streaming replies (GET /v1/admin/backup) send the head with chunked
-// transfer encoding, then run the producer on its own thread; each write()
-// blocks that thread until the chunk is on the socket (backpressure), and
-// returns false if the client went away or the server is stopping.
+// transfer encoding, then run the producer on a thread owned by
+// SessionShared::streams (api/stream_jobs.h); each write() blocks that thread
+// until the chunk is on the socket (backpressure), and returns false if the
+// client went away or the server is stopping.
 //
 // SHUTDOWN: IoThread::DrainAll() calls Drain() on every connection: an idle
 // one (between requests) closes; one busy with a request finishes it,
-// replies with "Connection: close" and closes.
+// replies with "Connection: close" and closes. Server::Stop() then raises
+// stopped(), which fails every producer's next write, and joins the
+// producers before it stops the I/O threads.
 #pragma once
 
 #include <atomic>
@@ -48,6 +51,7 @@
 #include <vector>
 
 #include "api/handler.h"
+#include "api/stream_jobs.h"
 
 namespace stemedb::api {
 
@@ -83,6 +87,8 @@ class SessionShared {
   RequestObserver observer;  // set before the first connection; may be empty
   // Called with the new count when a connection opens or closes.
   std::function<void(size_t)> on_connections;
+  // The producer threads of streaming replies; the Server stops them.
+  StreamJobs streams;
 
   // The installed handler, or nullptr. Lock-free (read on every request):
   // every handler ever installed is kept alive here until this object goes.

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -119,9 +120,10 @@ void WriteAll(std::string_view bytes) {
 
 // Lines from Buffered() wait here and reach stderr in batches: one write(2)
 // per batch instead of per line. A flusher thread (started by the first
-// buffered line) writes every kFlushInterval; a full buffer, every
-// immediate line (to keep the order) and exit() flush at once. Never
-// destroyed: threads may still log while static destructors run.
+// buffered line) writes every kFlushInterval; a full buffer and every
+// immediate line (to keep the order) flush at once. exit() stops and joins
+// the flusher, then flushes; lines buffered after that are written at once.
+// Never destroyed: threads may still log while static destructors run.
 class LineBuffer {
  public:
   static constexpr auto kFlushInterval = std::chrono::milliseconds(100);
@@ -130,24 +132,21 @@ class LineBuffer {
   static LineBuffer& Get() {
     static LineBuffer* buffer = [] {
       auto* b = new LineBuffer();
-      std::atexit([] { Get().Flush(); });
+      std::atexit([] { Get().StopFlusher(); });
       return b;
     }();
     return *buffer;
   }
 
   void Append(std::string_view line) {
-    bool full = false;
+    bool flush_now = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!thread_started_) {
-        thread_started_ = true;
-        std::thread([this] { Run(); }).detach();
-      }
+      if (!flusher_.joinable() && !stopped_) flusher_ = std::thread([this] { Run(); });
       pending_ += line;
-      full = pending_.size() >= kFlushBytes;
+      flush_now = pending_.size() >= kFlushBytes || stopped_;
     }
-    if (full) Flush();
+    if (flush_now) Flush();
   }
 
   // Writes what is buffered, then `line` (if any), with nothing in between.
@@ -168,18 +167,35 @@ class LineBuffer {
  private:
   LineBuffer() = default;
 
-  [[noreturn]] void Run() {
-    for (;;) {
-      std::this_thread::sleep_for(kFlushInterval);
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopped_) {
+      stop_cv_.wait_for(lock, kFlushInterval, [this] { return stopped_; });
+      lock.unlock();
       Flush();
+      lock.lock();
     }
   }
 
+  void StopFlusher() {
+    std::thread flusher;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopped_ = true;
+      flusher = std::move(flusher_);
+    }
+    stop_cv_.notify_all();
+    if (flusher.joinable()) flusher.join();
+    Flush();
+  }
+
   std::mutex write_mu_;  // held across the write(2)s of one flush
-  std::mutex mu_;        // guards pending_ and thread_started_
+  std::mutex mu_;        // guards pending_, flusher_ and stopped_
+  std::condition_variable stop_cv_;
   std::string pending_;
   std::string batch_;  // guarded by write_mu_
-  bool thread_started_ = false;
+  std::thread flusher_;
+  bool stopped_ = false;
 };
 
 }  // namespace
