@@ -120,11 +120,13 @@ class RouterTest : public ::testing::Test {
   }
 
   void Close() {
-    router_.reset();
+    // As App does: commit callbacks capture the Router and the apply thread
+    // destroys them after it replied, so the Router outlives the database.
     disk_.reset();
     if (db_) {
       ASSERT_TRUE(db_->Close().ok());
     }
+    router_.reset();
     agents_.reset();
     keys_.reset();
     meter_.reset();

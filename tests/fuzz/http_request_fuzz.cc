@@ -94,8 +94,9 @@ struct Fixture {
   }
 
   ~Fixture() {
-    router.reset();
+    // The apply thread's commit callbacks capture the Router: close first.
     if (db) (void)db->Close();
+    router.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
   }
