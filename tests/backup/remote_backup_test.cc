@@ -12,6 +12,7 @@
 #include "backup/sha256.h"
 #include "stemectl/backup_command.h"
 #include "tests/backup/backup_test_util.h"
+#include "tests/util/dir_listing.h"
 
 namespace stemedb::backup {
 namespace {
@@ -22,13 +23,7 @@ using testing::TempDir;
 using testing::WriteFile;
 namespace fs = std::filesystem;
 
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path().filename());
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::vector<std::string> Names(const std::string& dir) { return stemedb::testing::DirNames(dir); }
 
 class RemoteBackupTest : public ::testing::Test {
  protected:

@@ -13,6 +13,7 @@
 
 #include "tests/e2e/e2e_util.h"
 #include "tests/e2e/server_process.h"
+#include "tests/util/dir_listing.h"
 
 namespace stemedb::e2e {
 namespace {
@@ -292,19 +293,9 @@ TEST(StartupGuards, BadValueRefusesNamingTheVariable) {
 
 // --- Guard 8: the store's identity (engine/FORMAT.md §6) -------------------
 
-// Every path below each of `dirs` with its size (directories -1): a refused
-// start must leave this exactly as it was.
+// A refused start must leave every path below `dirs` exactly as it was.
 std::map<std::string, intmax_t> Tree(const std::vector<std::string>& dirs) {
-  std::map<std::string, intmax_t> out;
-  for (const auto& dir : dirs) {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      out[it->path().string()] =
-          it->is_directory() ? -1 : static_cast<intmax_t>(fs::file_size(it->path()));
-    }
-  }
-  return out;
+  return stemedb::testing::TreeListing(dirs);
 }
 
 std::string StoreIdOf(ServerProcess& server) {

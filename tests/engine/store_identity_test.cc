@@ -11,6 +11,7 @@
 
 #include "engine/keys.h"
 #include "tests/engine/engine_test_util.h"
+#include "tests/util/dir_listing.h"
 
 namespace stemedb::engine {
 namespace {
@@ -23,14 +24,7 @@ StoreLayout Layout(const std::string& root) { return {root, root + "/wal", root 
 
 // Every path below `dir` with its size (directories as -1).
 std::map<std::string, intmax_t> Listing(const std::string& dir) {
-  std::map<std::string, intmax_t> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    out[it->path().string()] =
-        it->is_directory() ? -1 : static_cast<intmax_t>(fs::file_size(it->path()));
-  }
-  return out;
+  return stemedb::testing::TreeListing({dir});
 }
 
 std::string ReadFile(const std::string& path) {

@@ -28,13 +28,8 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); return 1; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
+# shellcheck source=tests/util/checks.sh
+source "$here/../util/checks.sh"
 
 tmp=$(mktemp -d /tmp/stemedb-image-test.XXXXXX)
 id=stemedb-image-test-$$
@@ -124,7 +119,7 @@ stop() { # SIGTERM through the runtime; the container's exit status
 
 start "$tmp/server.log"
 if ! check "the server starts from the image (read-only root, UID 1000, no capabilities)" wait_ready "$tmp/server.log"; then
-  echo "image test: $passed passed, $((failed)) failed"
+  checks_done "image test"
   exit 1
 fi
 check "GET /v1/health -> 200" test "$(code "$base/v1/health")" = 200
@@ -157,5 +152,4 @@ check "restart from the same volume: ready" wait_ready "$tmp/server2.log"
 check "restart: the write is there" read_back
 check "SIGTERM after restart: exit 0" stop
 
-echo "image test: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+checks_done "image test"

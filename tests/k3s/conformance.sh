@@ -42,13 +42,8 @@ if [[ -z ${STEMEDB_K3S_INNER:-} ]]; then
 fi
 ip link set lo up 2>/dev/null || { echo "conformance: cannot bring up lo in the private netns" >&2; exit 1; }
 
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); return 1; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
+# shellcheck source=tests/util/checks.sh
+source "$here/../util/checks.sh"
 
 tmp=$(mktemp -d /tmp/stemedb-k3s-conformance.XXXXXX)
 chmod 0755 "$tmp"
@@ -244,5 +239,4 @@ if [[ -n $archive ]]; then
   check "restored server: SIGTERM exit 0" stop_server
 fi
 
-echo "k3s conformance: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+checks_done "k3s conformance"

@@ -23,11 +23,8 @@ done
 # A fresh machine may have no apt lists yet.
 apt-cache show libc6 >/dev/null 2>&1 || apt-get update -qq >/dev/null 2>&1
 
-passed=0 failed=0
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then echo "ok   $what"; passed=$((passed + 1)); else echo "FAIL $what"; failed=$((failed + 1)); fi
-}
+# shellcheck source=tests/util/checks.sh
+source "$here/../util/checks.sh"
 
 mapfile -t pkgs < <("$repo/scripts/runtime-packages.sh" "$repo/Dockerfile")
 check "the Dockerfile lists runtime packages" test "${#pkgs[@]}" -ge 5
@@ -65,5 +62,4 @@ for p in "${pkgs[@]}"; do
   [[ $p == lib* && " ${used[*]} " != *" $p "* ]] && echo "note $p is listed but no release binary links a library of it"
 done
 
-echo "runtime packages: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+checks_done "runtime packages"
