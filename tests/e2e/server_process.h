@@ -28,7 +28,7 @@
 
 namespace stemedb::e2e {
 
-// Generates a key in the SPEC §5 format: "steme_live_" + 48 lowercase hex.
+// Generates a key in the docs/api.md key format: "steme_live_" + 48 lowercase hex.
 std::string NewKeyString();
 // Returns a loopback TCP port that was free a moment ago.
 uint16_t PickFreePort();
