@@ -184,6 +184,15 @@ bool IsWellFormedId(std::string_view id) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+std::optional<uint64_t> ParseUint(std::string_view text) {
+  uint64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
 ApiResult<void> CheckProjectName(std::string_view project, std::string_view field) {
   if (auth::IsValidProjectName(project)) return {};
   return InvalidField(std::string(field), std::string(auth::kProjectNameRule));

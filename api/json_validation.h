@@ -31,6 +31,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,6 +86,10 @@ bool IsBase64OfSize(std::string_view text, size_t bytes);
 
 // True for a server-assigned id: 32 lowercase hex digits.
 bool IsWellFormedId(std::string_view id);
+
+// A query parameter's whole text as a decimal uint64 (no sign, no spaces,
+// no trailing bytes); nullopt otherwise. Callers check the range.
+std::optional<uint64_t> ParseUint(std::string_view text);
 
 // Project names have one rule, auth::IsValidProjectName (auth/project_name.h).
 // `field` (a body field or query parameter) is named in the 400 invalid_field.

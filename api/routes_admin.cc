@@ -39,15 +39,6 @@ std::string IssuedKeyJson(const auth::IssuedKey& issued, int64_t now_us) {
   return out;
 }
 
-std::optional<uint64_t> ParseUint(std::string_view text) {
-  uint64_t v = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  return v;
-}
-
 }  // namespace
 
 void Router::CreateKey(const std::shared_ptr<Call>& call) {

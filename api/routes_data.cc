@@ -20,15 +20,6 @@ void AppendUint(std::string* out, uint64_t v) {
   out->append(buf, r.ptr);
 }
 
-std::optional<uint64_t> ParseUint(std::string_view text) {
-  uint64_t v = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || text.empty()) {
-    return std::nullopt;
-  }
-  return v;
-}
-
 // {"id","project","lsn","recorded_at","signed"}: the reply of POST /v1/assert.
 std::string AssertReply(std::string_view id, std::string_view project, Lsn lsn,
                         int64_t recorded_at_us, bool is_signed) {

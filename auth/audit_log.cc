@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "auth/encoding.h"
+#include "util/hex.h"
 #include "util/time_format.h"
 
 namespace stemedb::auth {
@@ -21,23 +22,7 @@ std::string SeqKey(uint64_t seq) {
   return std::string(buf, 16);
 }
 
-bool ParseSeqKey(std::string_view key, uint64_t* seq) {
-  if (key.size() != 16) return false;
-  uint64_t v = 0;
-  for (char c : key) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else {
-      return false;
-    }
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  *seq = v;
-  return true;
-}
+bool ParseSeqKey(std::string_view key, uint64_t* seq) { return ParseHex64(key, seq); }
 
 std::string GetString(const boost::json::object& o, std::string_view name) {
   const boost::json::value* v = o.if_contains(name);

@@ -14,6 +14,7 @@
 #include "auth/encoding.h"
 #include "auth/key_format.h"
 #include "auth/usage_meter.h"
+#include "util/hex.h"
 #include "util/logging.h"
 
 namespace stemedb::auth {
@@ -32,23 +33,7 @@ uint64_t IdNumberOfHash(const std::string& raw_hash) {
   return v;
 }
 
-bool ParseKeyId(std::string_view key_id, uint64_t* out) {
-  if (key_id.size() != 16) return false;
-  uint64_t v = 0;
-  for (char c : key_id) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else {
-      return false;
-    }
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  *out = v;
-  return true;
-}
+bool ParseKeyId(std::string_view key_id, uint64_t* out) { return ParseHex64(key_id, out); }
 
 struct CachedKey {
   KeyRecord record;

@@ -27,8 +27,8 @@
 //   With kInterval `done` means "written to the OS"; a timer syncs every
 //   sync_interval. With kNone nothing is synced until rotation or Close().
 //   `done` must be quick and must not call Append (it runs on the writer
-//   thread, which is blocked meanwhile): the engine applies the record to
-//   RocksDB there, in LSN order, which is what makes reads after an ack see it.
+//   thread, which is blocked meanwhile): the engine hands the record to its
+//   apply thread there, in LSN order (engine/database.h).
 //   Errors (failed state, oversize payload) are delivered on the writer thread
 //   too, never inside AppendAsync, so a caller may hold its own lock while
 //   calling AppendAsync. Only after Close() has begun is `done` called inline
