@@ -32,7 +32,7 @@ namespace {
 namespace json = boost::json;
 
 int Fail(const std::string& what) {
-  // The one line of SPEC §3; nothing else on stderr for a refused start.
+  // The one line of a refused start (api/startup_guards.h); nothing else on stderr.
   std::fprintf(stderr, "stemedb: %s\n", what.c_str());
   return 1;
 }
@@ -89,6 +89,10 @@ class App::Impl {
   bool Ready() const {
     return replay_done_.load() && db_ != nullptr && db_->writable() && !shutting_down_.load();
   }
+  Status PrepareStore();
+  std::string RestoredMarkerPath() const {
+    return config_.db_dir + "/" + std::string(backup::kRestoredMarkerName);
+  }
   std::string HealthJson() const;
   bool WaitForStop(std::chrono::milliseconds timeout);
   void Housekeeping();
@@ -110,6 +114,9 @@ class App::Impl {
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<engine::Database> db_;
   engine::IdentityPlan identity_;  // set before the store is opened
+  std::unique_ptr<engine::StoreIdentity> store_identity_;
+  // The RESTORED marker of a DB dir fresh from `stemectl restore`, if any.
+  std::optional<backup::RestoredMarker> restored_;
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::AgentRegistry> agents_;
@@ -184,55 +191,53 @@ void App::Impl::Housekeeping() {
   }
 }
 
-int App::Impl::Run() {
-  // 1-3: configuration only.
-  if (Status s = CheckConfig(config_); !s.ok()) return Fail(s.message());
-  // 4a before anything is created: a fresh volume on a non-loopback bind
-  // with no root key is refused with nothing written (not even directories).
-  if (Status s = CheckRootKeyBeforeOpen(env_, config_); !s.ok()) return Fail(s.message());
+// Guards before the store is opened: no interrupted restore, the store's
+// identity (guard 8), directories (6) and the lock (5). Every refusal is a
+// one-line Status and leaves nothing written.
+Status App::Impl::PrepareStore() {
   // An interrupted `stemectl restore` leaves the DB dir empty or missing:
   // opening it would create an empty store and serve it (backup/restore.h).
-  if (Status s = backup::CheckNoInterruptedRestore(env_, config_.db_dir); !s.ok()) {
-    return Fail(s.message());
-  }
+  STEMEDB_RETURN_IF_ERROR(backup::CheckNoInterruptedRestore(env_, config_.db_dir));
   // 8: the store's identity (engine/FORMAT.md §6), decided before any
   // directory is created so that a refusal writes nothing. A data root in
   // use is locked first (its LOCK exists: taking it writes nothing), so
   // that decision is already made under the lock; otherwise it is made
   // again once the lock is held. A DB dir fresh from `stemectl restore`
   // says which snapshot it holds (backup/restore.h).
-  const std::string restored_path = config_.db_dir + "/" + std::string(backup::kRestoredMarkerName);
-  std::optional<backup::RestoredMarker> restored;
+  const std::string restored_path = RestoredMarkerPath();
   if (env_->FileExists(restored_path)) {
     auto text = ReadFileToString(env_, restored_path);
     auto marker =
         text ? backup::RestoredMarker::Parse(*text) : Result<backup::RestoredMarker>(text.error());
-    if (!marker) return Fail(restored_path + ": " + marker.error().message());
-    restored = std::move(*marker);
+    if (!marker) return Status::Corruption(restored_path + ": " + marker.error().message());
+    restored_ = std::move(*marker);
   }
   engine::StoreLayout layout{config_.data_dir, config_.wal_dir, config_.db_dir, std::nullopt};
-  if (restored) layout.restored_snapshot_lsn = Lsn(restored->snapshot_lsn);
-  engine::StoreIdentity identity(
+  if (restored_) layout.restored_snapshot_lsn = Lsn(restored_->snapshot_lsn);
+  store_identity_ = std::make_unique<engine::StoreIdentity>(
       env_, layout,
-      {config_.accept_new_store, config_.accept_store_mismatch, config_.accept_wal_loss});
+      engine::IdentityOverrides{config_.accept_new_store, config_.accept_store_mismatch,
+                                config_.accept_wal_loss});
+  const engine::StoreIdentity& identity = *store_identity_;
   if (env_->FileExists(LockPath(config_))) {
     auto lock = LockDataDirectory(env_, config_);
-    if (!lock) return Fail(lock.error().message());
+    if (!lock) return lock.error();
     lock_ = std::move(*lock);
   }
   auto plan = identity.Decide();
   // An unreadable directory is guard 6's to name, below.
-  if (!plan && plan.error().code() != Status::Code::kIOError) return Fail(plan.error().message());
+  if (!plan && plan.error().code() != Status::Code::kIOError) return plan.error();
+  const bool decided_under_lock = lock_ != nullptr && plan;
   // 6, 5: directories, lock.
-  if (Status s = PrepareDirectories(env_, config_); !s.ok()) return Fail(s.message());
-  if (lock_ == nullptr || !plan) {
-    if (lock_ == nullptr) {
-      auto lock = LockDataDirectory(env_, config_);
-      if (!lock) return Fail(lock.error().message());
-      lock_ = std::move(*lock);
-    }
+  STEMEDB_RETURN_IF_ERROR(PrepareDirectories(env_, config_));
+  if (lock_ == nullptr) {
+    auto lock = LockDataDirectory(env_, config_);
+    if (!lock) return lock.error();
+    lock_ = std::move(*lock);
+  }
+  if (!decided_under_lock) {
     plan = identity.Decide();
-    if (!plan) return Fail(plan.error().message());
+    if (!plan) return plan.error();
   }
   identity_ = std::move(*plan);
   log::Info("store identity",
@@ -244,8 +249,18 @@ int App::Impl::Run() {
     log::Warn("store identity override", {{"store_id", identity_.store_id}, {"override", o}});
   }
   if (Status s = identity.PrepareForOpen(identity_); !s.ok()) {
-    return Fail("cannot prepare the store: " + s.ToString());
+    return Status::IOError("cannot prepare the store: " + s.ToString());
   }
+  return Status::OK();
+}
+
+int App::Impl::Run() {
+  // 1-3: configuration only.
+  if (Status s = CheckConfig(config_); !s.ok()) return Fail(s.message());
+  // 4a before anything is created: a fresh volume on a non-loopback bind
+  // with no root key is refused with nothing written (not even directories).
+  if (Status s = CheckRootKeyBeforeOpen(env_, config_); !s.ok()) return Fail(s.message());
+  if (Status s = PrepareStore(); !s.ok()) return Fail(s.message());
 
 #ifdef STEMEDB_FAILPOINTS
   if (const char* spec = std::getenv("STEMEDB_FAILPOINT"); spec != nullptr && *spec != '\0') {
@@ -318,19 +333,21 @@ int App::Impl::Run() {
     return Fail("cannot open the store: " + db.error().ToString());
   }
   db_ = std::move(*db);
-  if (Status s = identity.WriteRootMarker(identity_); !s.ok()) {
+  if (Status s = store_identity_->WriteRootMarker(identity_); !s.ok()) {
     return Shutdown(Fail("cannot write the store marker in STEMEDB_DATA_DIR: " + s.ToString()));
   }
-  if (restored) {
+  if (restored_) {
     // The WAL is attached now: from here on an empty WAL dir is a lost WAL,
     // not a fresh restore (engine/FORMAT.md §6 "Restore").
-    log::Info("opened a restored store", {{"backup", restored->backup},
-                                          {"sha256", restored->sha256},
-                                          {"snapshot_lsn", std::to_string(restored->snapshot_lsn)},
-                                          {"restored_at", restored->restored_at}});
-    Status s = env_->RemoveFile(restored_path);
+    log::Info("opened a restored store", {{"backup", restored_->backup},
+                                          {"sha256", restored_->sha256},
+                                          {"snapshot_lsn", std::to_string(restored_->snapshot_lsn)},
+                                          {"restored_at", restored_->restored_at}});
+    Status s = env_->RemoveFile(RestoredMarkerPath());
     if (s.ok()) s = env_->SyncDir(config_.db_dir);
-    if (!s.ok()) return Shutdown(Fail("cannot remove " + restored_path + ": " + s.ToString()));
+    if (!s.ok()) {
+      return Shutdown(Fail("cannot remove " + RestoredMarkerPath() + ": " + s.ToString()));
+    }
   }
   double replay = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_->SetReplaySeconds(replay);
