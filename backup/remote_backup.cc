@@ -30,18 +30,6 @@ bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Parses a sidecar ("<hex>  NAME\n"); the name, if present, must match.
-Result<std::string> ParseSidecar(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string digest, file;
-  in >> digest >> file;
-  if (!IsSha256Hex(digest)) return Status::Corruption(name + ".sha256: no SHA-256 digest");
-  if (!file.empty() && file != name && file != "*" + name) {
-    return Status::Corruption(name + ".sha256 names another file: " + file);
-  }
-  return digest;
-}
-
 Result<std::string> FetchSidecar(Rclone& rclone, const std::string& remote_object) {
   auto [dir, name] = SplitRemote(remote_object);
   if (!ParseBackupName(name)) {
@@ -50,7 +38,7 @@ Result<std::string> FetchSidecar(Rclone& rclone, const std::string& remote_objec
   }
   auto text = rclone.CatString(remote_object + std::string(kSidecarSuffix), 4096);
   if (!text) return text.error().WithContext("checksum sidecar");
-  return ParseSidecar(*text, name);
+  return ParseSha256Sidecar(*text, name);
 }
 
 // Best-effort cleanup of a failed upload. Failure to clean is logged, not
@@ -65,6 +53,17 @@ void RemoveQuietly(Rclone& rclone, const std::string& remote) {
 }
 
 }  // namespace
+
+Result<std::string> ParseSha256Sidecar(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string digest, file;
+  in >> digest >> file;
+  if (!IsSha256Hex(digest)) return Status::Corruption(name + ".sha256: no SHA-256 digest");
+  if (!file.empty() && file != name && file != "*" + name) {
+    return Status::Corruption(name + ".sha256 names another file: " + file);
+  }
+  return digest;
+}
 
 std::string MakeBackupName(std::chrono::system_clock::time_point time, uint64_t lsn) {
   return std::string(kPrefix) + FormatTime(time) + "-lsn" + std::to_string(lsn) +

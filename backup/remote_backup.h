@@ -43,6 +43,11 @@ std::string MakeBackupName(std::chrono::system_clock::time_point time, uint64_t 
 // files in the directory are not backups).
 std::optional<BackupName> ParseBackupName(const std::string& name);
 
+// Parses a checksum sidecar ("<sha256 hex>  NAME\n", sha256sum format) of
+// the object `name`; the name in it, if any, must match. Corruption if not.
+// Shared with the WAL archive (backup/wal_archive.h).
+Result<std::string> ParseSha256Sidecar(const std::string& text, const std::string& name);
+
 // Supplies the archive bytes to `sink` (e.g. an HTTP download).
 using ArchiveProducer = std::function<Status(const ChunkSink& sink)>;
 

@@ -262,6 +262,9 @@ Result<RestoreOutcome> RestoreSnapshot(const RestoreRequest& request, const Arch
                   .sha256 = summary.archive_sha256,
                   .snapshot_lsn = summary.manifest.snapshot_lsn,
                   .restored_at = NowRfc3339()};
+    if (request.before_commit) s = request.before_commit(scratch, &out.marker);
+  }
+  if (s.ok()) {
     s = WriteFileAtomically(env, scratch + "/" + std::string(kRestoredMarkerName),
                             out.marker.ToJson());
   }

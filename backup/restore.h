@@ -16,7 +16,8 @@
 //   3. Unpack the archive's db/ into the scratch, verifying as it streams;
 //      every file and directory fsynced (backup/archive_reader.h).
 //   4. Write the marker scratch/RESTORED (backup name, archive SHA-256,
-//      snapshot LSN) atomically, last.
+//      snapshot LSN) atomically, last. (An archive restore first replays
+//      WAL segments into the scratch: RestoreRequest::before_commit.)
 //   5. rename(scratch, B), fsync P: the one step that makes the snapshot
 //      visible. B is missing or an empty directory, which rename replaces.
 //   Any reported failure removes the scratch, so B is as it was (empty).
@@ -101,6 +102,12 @@ struct RestoreRequest {
   std::string backup;           // recorded in the marker and compared on retry
   std::string expected_sha256;  // of the whole archive (the .sha256 sidecar)
   Env* env = Env::Default();
+  // Runs between steps 3 and 4 on the verified, unpacked store in the
+  // scratch directory (its path is the argument), with the marker about to
+  // be written: the archive restore (backup/archive_restore.h) replays WAL
+  // segments there and sets marker->snapshot_lsn to where it stopped. A
+  // failure removes the scratch like any other. Unset = none.
+  std::function<Status(const std::string& scratch, RestoredMarker* marker)> before_commit;
 };
 
 struct RestoreOutcome {

@@ -162,6 +162,11 @@ class Database {
   // tests, shutdown and backups. Returns the LSN now covered by SSTs.
   virtual Result<Lsn> FlushAndPurge() = 0;
 
+  // The WAL, for the archiver (backup/wal_archiver.h: seal, list, hold
+  // segments for the archive). Valid from Open until Close returns; writes
+  // go through SubmitAsync, never through it.
+  virtual wal::Wal* wal() = 0;
+
   // Writes a consistent RocksDB checkpoint into `dir` (must not exist) and
   // returns the LSN it contains (its applied LSN): a store opened from it
   // needs no WAL to be consistent at that LSN.

@@ -1,5 +1,6 @@
 #include "stemectl/backup_command.h"
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -11,9 +12,12 @@
 #include <set>
 #include <string_view>
 
+#include "backup/archive_restore.h"
 #include "backup/remote_backup.h"
+#include "backup/wal_archive.h"
 #include "stemectl/http_client.h"
 #include "util/env.h"
+#include "util/time_format.h"
 
 namespace stemedb::ctl {
 
@@ -42,11 +46,20 @@ const char* kBackupHelp =
     "unreachable, 4 auth, 5 backup failed verification.\n";
 
 const char* kRestoreHelp =
-    "usage: stemectl restore (--remote REMOTE:PATH/NAME | --latest --remote-dir REMOTE:PATH)\n"
+    "usage: stemectl restore (--remote REMOTE:PATH/NAME\n"
+    "                         | (--latest | --to-lsn N | --to-time RFC3339) --remote-dir "
+    "REMOTE:PATH)\n"
     "                        (--data-dir DIR | --wal-dir WAL_DIR --db-dir DB_DIR)\n"
     "\n"
-    "Fetches the backup with `rclone cat` (--latest: the newest complete one in\n"
-    "REMOTE:PATH), verifies it against NAME.sha256 and its manifest while\n"
+    "--remote restores that backup. With --remote-dir, the WAL archive in\n"
+    "REMOTE:PATH/wal/ (STEMEDB_ARCHIVE_REMOTE) is replayed on top of the newest\n"
+    "base backup at or below the target: --latest up to the end of the archive\n"
+    "(just the newest backup if there is no archive), --to-lsn N exactly through\n"
+    "LSN N, --to-time T every record recorded at or before T. Every segment is\n"
+    "checked against its .sha256 sidecar and the LSN chain; a gap or a bad\n"
+    "segment stops the restore with a message naming it.\n"
+    "\n"
+    "Fetches the backup with `rclone cat`, verifies it against NAME.sha256 and its manifest while\n"
     "unpacking it into a scratch directory beside the DB dir, fsyncs it, and\n"
     "renames it into place in one step. The target is the server's layout:\n"
     "--data-dir DIR writes DIR/wal and DIR/db (STEMEDB_DATA_DIR=DIR);\n"
@@ -59,7 +72,22 @@ const char* kRestoreHelp =
     "leftovers and redoes it, and a finished one reports \"already restored\".\n"
     "\n"
     "exit codes: 0 restored or already restored, 1 failed (rclone, I/O, lock\n"
-    "held), 2 usage, 5 backup failed verification, 6 target not empty.\n";
+    "held, a gap in the archive), 2 usage, 5 backup or segment failed\n"
+    "verification, 6 target not empty.\n";
+
+const char* kArchiveHelp =
+    "usage: stemectl archive prune --remote-dir REMOTE:PATH --keep-days N\n"
+    "\n"
+    "Deletes the archived WAL segments (REMOTE:PATH/wal/, written by a server\n"
+    "with STEMEDB_ARCHIVE_REMOTE) that no point-in-time restore to a time within\n"
+    "the last N days can need: every segment whose records all lie at or below\n"
+    "the snapshot LSN of the newest base backup taken N days ago or earlier\n"
+    "(or, if none is that old, of the oldest base). A base backup needs only the\n"
+    "segments after its own LSN, so none that a kept backup needs is removed.\n"
+    "With no base backup nothing is deleted. Base backups are pruned by\n"
+    "`stemectl backup --keep`. Safe to repeat.\n"
+    "\n"
+    "exit codes: 0 done, 1 failed (rclone, no base backup), 2 usage.\n";
 
 struct Flags {
   std::vector<std::string> positional;
@@ -69,7 +97,8 @@ struct Flags {
 
 std::optional<Flags> ParseFlags(const std::vector<std::string>& args, size_t from) {
   static const std::set<std::string_view> kValued = {
-      "--remote", "--keep", "--url", "--data-dir", "--wal-dir", "--db-dir", "--remote-dir"};
+      "--remote", "--keep",       "--url",    "--data-dir", "--wal-dir",
+      "--db-dir", "--remote-dir", "--to-lsn", "--to-time",  "--keep-days"};
   static const std::set<std::string_view> kSwitches = {"--latest"};
   Flags flags;
   for (size_t i = from; i < args.size(); ++i) {
@@ -282,6 +311,103 @@ std::unique_ptr<Env> FailpointEnv() {
 std::unique_ptr<Env> FailpointEnv() { return nullptr; }
 #endif
 
+// --data-dir D, or --wal-dir W --db-dir B; nullopt (usage) otherwise.
+std::optional<backup::RestoreTarget> TargetFrom(const Flags& flags, std::string* where) {
+  auto get = [&](const char* name) {
+    auto it = flags.values.find(name);
+    return it == flags.values.end() ? std::string() : it->second;
+  };
+  const std::string data_dir = get("--data-dir");
+  const std::string wal_dir = get("--wal-dir"), db_dir = get("--db-dir");
+  if (!data_dir.empty() && wal_dir.empty() && db_dir.empty()) {
+    *where = "STEMEDB_DATA_DIR=" + data_dir;
+    return backup::RestoreTarget::InDataDir(data_dir);
+  }
+  if (data_dir.empty() && !wal_dir.empty() && !db_dir.empty()) {
+    *where = "STEMEDB_WAL_DIR=" + wal_dir + " STEMEDB_DB_DIR=" + db_dir;
+    return backup::RestoreTarget{.wal_dir = wal_dir, .db_dir = db_dir};
+  }
+  return std::nullopt;
+}
+
+// What both restore forms need before they fetch: the target directories, how
+// to point the server at them, and (test builds) the kill-point Env.
+struct RestoreSetup {
+  backup::RestoreTarget target;
+  std::string where;
+  std::unique_ptr<Env> failpoint_env;
+};
+
+constexpr const char* kRestoreTargetUsage =
+    "give either --data-dir DIR or both --wal-dir and --db-dir";
+
+std::optional<RestoreSetup> SetupRestore(const Flags& flags) {
+  RestoreSetup setup;
+  auto target = TargetFrom(flags, &setup.where);
+  if (!target) return std::nullopt;
+  setup.target = *target;
+  setup.failpoint_env = FailpointEnv();
+  return setup;
+}
+
+// --latest | --to-lsn | --to-time with --remote-dir: base backup + WAL archive.
+int RunArchiveRestore(const Flags& flags) {
+  auto get = [&](const char* name) {
+    auto it = flags.values.find(name);
+    return it == flags.values.end() ? std::string() : it->second;
+  };
+  backup::ArchiveRestoreOptions options;
+  options.remote_dir = get("--remote-dir");
+  const int targets = static_cast<int>(flags.values.contains("--latest")) +
+                      static_cast<int>(flags.values.contains("--to-lsn")) +
+                      static_cast<int>(flags.values.contains("--to-time"));
+  if (options.remote_dir.empty() || flags.values.contains("--remote") || targets != 1) {
+    return Usage(kRestoreHelp,
+                 "give --remote-dir REMOTE:PATH with exactly one of --latest, --to-lsn N, "
+                 "--to-time RFC3339 (and no --remote)");
+  }
+  if (flags.values.contains("--to-lsn")) {
+    const std::string v = get("--to-lsn");
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || n == 0) {
+      return Usage(kRestoreHelp, "--to-lsn must be a positive integer, got '" + v + "'");
+    }
+    options.to_lsn = n;
+  }
+  if (flags.values.contains("--to-time")) {
+    auto t = ParseRfc3339(get("--to-time"));
+    if (!t) {
+      return Usage(kRestoreHelp,
+                   "--to-time must be an RFC 3339 time (2026-12-02T01:30:00Z), got '" +
+                       get("--to-time") + "'");
+    }
+    options.to_time_us = *t;
+  }
+  auto setup = SetupRestore(flags);
+  if (!setup) return Usage(kRestoreHelp, kRestoreTargetUsage);
+  options.target = setup->target;
+  if (setup->failpoint_env) options.env = setup->failpoint_env.get();
+
+  backup::Rclone rclone;
+  auto result = backup::RestoreFromArchive(rclone, options);
+  if (!result) return Fail(result.error(), ExitFor(result.error()));
+  const backup::RestoreOutcome& out = result->outcome;
+  if (out.already_restored) {
+    std::cout << "already restored " << result->base << " to lsn " << out.marker.snapshot_lsn
+              << " (restored at " << out.marker.restored_at << "); nothing to do\n";
+  } else {
+    if (out.removed_leftover) std::cout << "removed the leftovers of an interrupted restore\n";
+    std::cout << "restored " << result->base << " (snapshot_lsn " << result->base_lsn << ")\n"
+              << "  replayed " << result->segments << " archived segment(s) to lsn "
+              << result->restored_lsn << "\n";
+    if (out.summary) PrintSummary(*out.summary);
+  }
+  std::cout << "start the server with " << setup->where << "\n";
+  return kOk;
+}
+
 int RunRestore(const Flags& flags) {
   if (flags.help) {
     std::cout << kRestoreHelp;
@@ -292,39 +418,25 @@ int RunRestore(const Flags& flags) {
     auto it = flags.values.find(name);
     return it == flags.values.end() ? std::string() : it->second;
   };
+  if (flags.values.contains("--remote-dir") || flags.values.contains("--latest") ||
+      flags.values.contains("--to-lsn") || flags.values.contains("--to-time")) {
+    return RunArchiveRestore(flags);
+  }
   backup::RestoreOptions options;
-  const bool latest = flags.values.contains("--latest");
-  if (latest) {
-    options.latest_in = get("--remote-dir");
-    if (options.latest_in.empty() || flags.values.contains("--remote")) {
-      return Usage(kRestoreHelp, "--latest takes --remote-dir REMOTE:PATH (and no --remote)");
-    }
-  } else {
-    options.remote_object = get("--remote");
-    if (options.remote_object.empty() || flags.values.contains("--remote-dir")) {
-      return Usage(kRestoreHelp,
-                   "--remote REMOTE:PATH/NAME (or --latest --remote-dir REMOTE:PATH) is required");
-    }
+  options.remote_object = get("--remote");
+  if (options.remote_object.empty()) {
+    return Usage(kRestoreHelp,
+                 "--remote REMOTE:PATH/NAME (or --latest --remote-dir REMOTE:PATH) is required");
   }
-  const std::string data_dir = get("--data-dir");
-  const std::string wal_dir = get("--wal-dir"), db_dir = get("--db-dir");
-  if (!data_dir.empty() && wal_dir.empty() && db_dir.empty()) {
-    options.target = backup::RestoreTarget::InDataDir(data_dir);
-  } else if (data_dir.empty() && !wal_dir.empty() && !db_dir.empty()) {
-    options.target = {.wal_dir = wal_dir, .db_dir = db_dir};
-  } else {
-    return Usage(kRestoreHelp, "give either --data-dir DIR or both --wal-dir and --db-dir");
-  }
-  std::unique_ptr<Env> failpoint_env = FailpointEnv();
-  if (failpoint_env) options.env = failpoint_env.get();
+  auto setup = SetupRestore(flags);
+  if (!setup) return Usage(kRestoreHelp, kRestoreTargetUsage);
+  options.target = setup->target;
+  if (setup->failpoint_env) options.env = setup->failpoint_env.get();
 
   backup::Rclone rclone;
   auto result = backup::RestoreBackup(rclone, options);
   if (!result) return Fail(result.error(), ExitFor(result.error()));
   const backup::RestoreOutcome& out = result->outcome;
-  const std::string where = data_dir.empty()
-                                ? "STEMEDB_WAL_DIR=" + wal_dir + " STEMEDB_DB_DIR=" + db_dir
-                                : "STEMEDB_DATA_DIR=" + data_dir;
   if (out.already_restored) {
     std::cout << "already restored " << result->remote << " (sha256 " << out.marker.sha256
               << ", snapshot_lsn " << out.marker.snapshot_lsn << ", restored at "
@@ -336,15 +448,51 @@ int RunRestore(const Flags& flags) {
     std::cout << "restored " << result->remote << "\n";
     PrintSummary(*out.summary);
   }
-  std::cout << "start the server with " << where << "\n";
+  std::cout << "start the server with " << setup->where << "\n";
+  return kOk;
+}
+
+int RunArchive(const Flags& flags, const std::string& sub) {
+  if (flags.help) {
+    std::cout << kArchiveHelp;
+    return kOk;
+  }
+  if (sub != "prune" || !flags.positional.empty()) {
+    return Usage(kArchiveHelp, "expected `archive prune`");
+  }
+  auto dir = flags.values.find("--remote-dir");
+  auto days = flags.values.find("--keep-days");
+  if (dir == flags.values.end() || days == flags.values.end()) {
+    return Usage(kArchiveHelp, "--remote-dir REMOTE:PATH and --keep-days N are required");
+  }
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(days->second.c_str(), &end, 10);
+  if (days->second.empty() || *end != '\0' || errno != 0 || n < 0 || n > 36500) {
+    return Usage(kArchiveHelp,
+                 "--keep-days must be a whole number of days, got '" + days->second + "'");
+  }
+  const auto cutoff = std::chrono::system_clock::now() - std::chrono::hours(24 * n);
+  backup::Rclone rclone;
+  auto result = backup::PruneArchive(rclone, dir->second, cutoff);
+  if (!result) return Fail(result.error(), kFailed);
+  std::cout << "kept every segment after lsn " << result->floor_lsn << " (base "
+            << result->floor_base << ")\n";
+  for (const std::string& name : result->deleted) std::cout << "pruned " << name << "\n";
   return kOk;
 }
 
 }  // namespace
 
 int RunBackupCommand(const std::vector<std::string>& args) {
-  if (args.empty() || (args[0] != "backup" && args[0] != "restore")) {
-    return Usage(kBackupHelp, "expected `backup` or `restore`");
+  if (args.empty() || (args[0] != "backup" && args[0] != "restore" && args[0] != "archive")) {
+    return Usage(kBackupHelp, "expected `backup`, `restore` or `archive`");
+  }
+  if (args[0] == "archive") {
+    const bool has_sub = args.size() > 1 && !args[1].starts_with("--");
+    auto flags = ParseFlags(args, has_sub ? 2 : 1);
+    if (!flags) return Usage(kArchiveHelp, "bad arguments");
+    return RunArchive(*flags, has_sub ? args[1] : "");
   }
   const bool restore = args[0] == "restore";
   size_t from = 1;

@@ -31,7 +31,9 @@ const char* kUsage =
     "  backup --remote R:PATH [--keep N]         stream a snapshot to rclone\n"
     "  backup list|verify ...                    list / check uploaded backups\n"
     "  restore --remote R:PATH/NAME --data-dir D restore a backup into empty dirs, atomically\n"
-    "          (or --latest --remote-dir R:PATH; --wal-dir W --db-dir B)\n"
+    "          (or --latest|--to-lsn N|--to-time T --remote-dir R:PATH;\n"
+    "           --wal-dir W --db-dir B)\n"
+    "  archive prune --remote-dir R:PATH --keep-days N  delete WAL archive no restore needs\n"
     "  wal verify|repair DIR                     check (or cut a torn tail of) a WAL\n"
     "  version\n"
     "\n"
@@ -85,7 +87,7 @@ int main(int argc, char** argv) {
   if (command == "health") return RunHealthCommand(options, rest);
   if (command == "smoke") return RunSmokeCommand(options, rest);
   if (command == "wal") return RunWalCommand(options, rest);
-  if (command == "backup" || command == "restore") {
+  if (command == "backup" || command == "restore" || command == "archive") {
     std::vector<std::string> backup_args = args;
     if (url_given) {
       backup_args.push_back("--url");

@@ -57,6 +57,8 @@ Status LogWriter::WritePending() {
 
 Status LogWriter::DiscardFailedWrite() { return file_->Truncate(written_); }
 
+Status LogWriter::TrimToWritten() { return file_->Truncate(written_); }
+
 Status LogWriter::Sync() { return file_->Sync(); }
 
 Status LogWriter::Close() {

@@ -41,6 +41,9 @@ class LogWriter {
   // the segment stays a clean sequence of records and the log can go on
   // once space returns. An error here means the segment's tail is unknown.
   Status DiscardFailedWrite();
+  // Cuts the file to file_size(): removes a preallocated zero tail from a
+  // segment sealed before it was full. Not synced.
+  Status TrimToWritten();
   // fdatasync of everything written so far.
   Status Sync();
   // Flushes and closes the file; does not sync.

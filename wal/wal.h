@@ -1,8 +1,10 @@
 // Wal: StemeDB's write-ahead log, the source of truth for every state change.
 //
 // Everything outside wal/ reaches the log through this header (and
-// wal/wal_verifier.h for `stemectl wal verify`). The bytes on disk are
-// defined in wal/log_format.h and documented in wal/FORMAT.md.
+// wal/wal_verifier.h for `stemectl wal verify`; the WAL archiver and the
+// archive restore read sealed segment files with wal/segment_scan.h and
+// wal/log_reader.h). The bytes on disk are defined in wal/log_format.h and
+// documented in wal/FORMAT.md.
 //
 // LIFECYCLE
 //   Open()     recovers the directory: verifies every sealed segment (a bad
@@ -65,8 +67,8 @@
 //   present or absent, never corrupt.
 //
 // THREAD-SAFETY
-//   Append*, last_lsn, healthy, stats may be called from any thread
-//   concurrently. Open/Replay/Close/PurgeObsoleteSegments are called by one
+//   Append*, last_lsn, healthy, stats, SealedSegments, SetArchivedLsn may be
+//   called from any thread concurrently. Open/Replay/Close/PurgeObsoleteSegments are called by one
 //   owner (engine::Database), never concurrently with each other. Rotate may
 //   be called from any thread (it is handed to the writer thread).
 //
@@ -139,6 +141,11 @@ struct WalOptions {
   Env* env = nullptr;
   // Metrics observer. nullptr = none. Not owned; must outlive the Wal.
   WalProbe* probe = nullptr;
+  // Continuous archiving (backup/wal_archiver.h) is on: PurgeObsoleteSegments
+  // never deletes a segment holding a record above the archived LSN
+  // (SetArchivedLsn), which starts at 0, so nothing is purged before the
+  // archiver has said what the archive holds. Default false.
+  bool hold_unarchived = false;
 };
 
 // What Open() found and did; logged by the server at startup.
@@ -156,6 +163,13 @@ struct RecoveryReport {
 struct ReplayedRecord {
   Lsn lsn;
   std::string_view payload;
+};
+
+// A sealed segment: complete, immutable, its records first_lsn..last_lsn.
+struct SealedSegment {
+  std::string name;
+  Lsn first_lsn;
+  Lsn last_lsn;  // first_lsn - 1 if it holds no record
 };
 
 struct WalStats {
@@ -203,17 +217,26 @@ class Wal {
   virtual WalStats stats() const = 0;
 
   // Forces rotation: seals the active segment, starts a new one whose first
-  // LSN is last_lsn()+1. Used by backups so the snapshot's WAL is immutable.
+  // LSN is last_lsn()+1. Used by the archiver to ship the records of the
+  // active segment. A segment sealed before it is full has its preallocated
+  // zero tail cut off (best effort: zeros are a valid end, FORMAT.md).
   // A no-op (OK) if the active segment holds no record yet: it already starts
   // at last_lsn()+1. Returns the failure Status once fail-stopped.
   virtual Status Rotate() = 0;
 
   // Names (not paths) of sealed segments in order, and the active one last.
   virtual std::vector<std::string> SegmentFiles() const = 0;
+  // The sealed segments in LSN order (not the active one).
+  virtual std::vector<SealedSegment> SealedSegments() const = 0;
+  // With WalOptions::hold_unarchived: every record <= `archived` is safe in
+  // the archive, so purging may go up to it. Never moves backwards.
+  virtual void SetArchivedLsn(Lsn archived) = 0;
 
   // Deletes sealed segments all of whose records have lsn <= `covered`
   // (already flushed to SSTs), keeping at least the newest `keep_sealed`
-  // sealed segments. The active segment is never deleted. Syncs the dir.
+  // sealed segments. The active segment is never deleted. With
+  // hold_unarchived, nor is a segment with a record above the archived LSN.
+  // Syncs the dir.
   virtual Status PurgeObsoleteSegments(Lsn covered, size_t keep_sealed) = 0;
 
   // Drains pending appends, syncs and closes. Pending callbacks complete.

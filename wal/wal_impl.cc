@@ -291,6 +291,12 @@ Status WalImpl::RotateActive() {
   // The new name must be durable before any record in it is acknowledged.
   Status s = env_->SyncDir(options_.dir);
   if (!s.ok()) return FailStop(s);
+  if (writer_->file_size() < options_.segment_bytes) {
+    // Sealed early (Rotate): drop the preallocated zeros, which would
+    // otherwise be kept on disk and read by the archiver for nothing. Not
+    // synced: a crash that brings them back leaves a valid segment.
+    writer_->TrimToWritten().IgnoreError("zeros after the last record are a valid end");
+  }
   s = writer_->Close();
   if (!s.ok()) return FailStop(s);
   uint64_t prev_last = next_lsn_ - 1;
@@ -330,6 +336,22 @@ std::vector<std::string> WalImpl::SegmentFiles() const {
   return out;
 }
 
+std::vector<SealedSegment> WalImpl::SealedSegments() const {
+  std::lock_guard<std::mutex> l(segments_mu_);
+  std::vector<SealedSegment> out;
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) {
+    out.push_back({segments_[i].name, Lsn(segments_[i].first_lsn), Lsn(segments_[i].last_lsn)});
+  }
+  return out;
+}
+
+void WalImpl::SetArchivedLsn(Lsn archived) {
+  uint64_t cur = archived_lsn_.load(std::memory_order_relaxed);
+  while (cur < archived.value() &&
+         !archived_lsn_.compare_exchange_weak(cur, archived.value(), std::memory_order_release)) {
+  }
+}
+
 WalStats WalImpl::stats() const {
   WalStats st;
   st.last_lsn = Lsn(last_lsn_.load(std::memory_order_acquire));
@@ -348,8 +370,12 @@ Status WalImpl::PurgeObsoleteSegments(Lsn covered, size_t keep_sealed) {
   {
     std::lock_guard<std::mutex> l(segments_mu_);
     size_t sealed = segments_.empty() ? 0 : segments_.size() - 1;
+    uint64_t limit = covered.value();
+    if (options_.hold_unarchived) {
+      limit = std::min(limit, archived_lsn_.load(std::memory_order_acquire));
+    }
     size_t n = 0;
-    while (n < sealed && sealed - n > keep_sealed && segments_[n].last_lsn <= covered.value()) {
+    while (n < sealed && sealed - n > keep_sealed && segments_[n].last_lsn <= limit) {
       victims.push_back(segments_[n].name);
       n++;
     }

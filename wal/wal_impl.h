@@ -61,6 +61,8 @@ class WalImpl final : public Wal {
   WalStats stats() const override;
   Status Rotate() override;
   std::vector<std::string> SegmentFiles() const override;
+  std::vector<SealedSegment> SealedSegments() const override;
+  void SetArchivedLsn(Lsn archived) override;
   Status PurgeObsoleteSegments(Lsn covered, size_t keep_sealed) override;
   Status Close() override;
 
@@ -130,6 +132,7 @@ class WalImpl final : public Wal {
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> groups_{0};
   std::atomic<uint64_t> inline_groups_{0};
+  std::atomic<uint64_t> archived_lsn_{0};  // hold_unarchived only
   // Moving averages of fdatasync latency (ns) and of records per group (x16)
   // for the inline-commit gate (InlineCommitPays).
   std::atomic<uint64_t> sync_ewma_ns_{0};

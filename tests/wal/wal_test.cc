@@ -359,6 +359,58 @@ TEST(WalTest, PurgeKeepsSegmentsWithUncoveredRecords) {
   EXPECT_EQ(200u, records.size());
 }
 
+// With hold_unarchived nothing above the archived LSN is purged, however
+// much a flush covers; the hold only moves forward.
+TEST(WalTest, PurgeHoldsUnarchivedSegments) {
+  TempDir tmp;
+  auto o = Options(tmp.path());
+  o.hold_unarchived = true;
+  auto wal = MustOpen(o);
+  for (uint64_t i = 1; i <= 300; i++) ASSERT_TRUE(wal->Append(Payload(i, 100)));
+  const auto before = wal->SegmentFiles();
+  ASSERT_GT(before.size(), 5u);
+  ASSERT_TRUE(wal->PurgeObsoleteSegments(Lsn(300), 0).ok());
+  EXPECT_EQ(before, wal->SegmentFiles());  // nothing archived yet
+  const auto sealed = wal->SealedSegments();
+  ASSERT_EQ(sealed.size(), before.size() - 1);
+  EXPECT_EQ(sealed[0].first_lsn, Lsn(1));
+  for (size_t i = 1; i < sealed.size(); i++) {
+    EXPECT_EQ(sealed[i].first_lsn.value(), sealed[i - 1].last_lsn.value() + 1);
+  }
+  wal->SetArchivedLsn(sealed[1].last_lsn);
+  wal->SetArchivedLsn(Lsn(1));  // never backwards
+  ASSERT_TRUE(wal->PurgeObsoleteSegments(Lsn(300), 0).ok());
+  EXPECT_EQ(wal->SegmentFiles().size(), before.size() - 2);
+  EXPECT_EQ(wal->SealedSegments().front().first_lsn.value(), sealed[1].last_lsn.value() + 1);
+}
+
+// A segment sealed early (Rotate) keeps no preallocated zeros on disk.
+TEST(WalTest, RotateCutsThePreallocatedTail) {
+  TempDir tmp;
+  auto o = Options(tmp.path());
+  o.preallocate_next_segment = true;
+  auto wal = MustOpen(o);
+  // Fill a segment so the next one gets preallocated, then write a little
+  // into that one and seal it early.
+  for (uint64_t i = 1; i <= 300; i++) ASSERT_TRUE(wal->Append(Payload(i, 100)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the preallocator finish
+  for (uint64_t i = 301; i <= 400; i++) ASSERT_TRUE(wal->Append(Payload(i, 100)));
+  ASSERT_TRUE(wal->Rotate().ok());
+  const auto sealed = wal->SealedSegments();
+  ASSERT_FALSE(sealed.empty());
+  const SealedSegment& last = sealed.back();
+  EXPECT_EQ(last.last_lsn, Lsn(400));
+  // Exactly header + records: 20 bytes of record header each.
+  uint64_t bytes = kSegmentHeaderSize;
+  for (uint64_t lsn = last.first_lsn.value(); lsn <= 400; lsn++) {
+    bytes += kRecordHeaderSize + Payload(lsn, 100).size();
+  }
+  EXPECT_EQ(std::filesystem::file_size(tmp.Sub(last.name)), bytes);
+  ASSERT_TRUE(wal->Close().ok());
+  auto again = MustOpen(o);
+  EXPECT_EQ(400u, ReplayAll(again.get()).size());
+}
+
 TEST(WalTest, SyncPoliciesIntervalAndNone) {
   for (SyncPolicy policy : {SyncPolicy::kInterval, SyncPolicy::kNone}) {
     TempDir tmp;
