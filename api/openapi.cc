@@ -1,448 +1,626 @@
-// GET /v1/openapi.json: an OpenAPI 3.0 description of every route in
-// Router::Routes(). Built once (static) from the route table plus the
-// per-route details below, so a route cannot be served without being
-// documented: a route missing from kDocs aborts the build of the document
-// in tests (OpenApiCoversEveryRoute).
+// GET /v1/openapi.json: the OpenAPI 3.0 description of every route, built
+// once from three sources so that nothing is stated twice:
+//   - the route table (Router::Routes(), router.cc): paths, methods, query
+//     parameters, who may call, and which pipeline checks run, hence which
+//     error statuses the pipeline can answer (router.h PIPELINE);
+//   - the error constructors (error_reply.h): the codes of the Error schema
+//     and every error example, rendered by ErrorJson() as the server does;
+//   - the table in OpenApiJson(), keyed by each route's handler: the
+//     operationId, summary, bodies, success replies and the errors only the
+//     handler itself answers.
+// A route without an entry aborts the build of the document, which the api
+// tests catch. operationIds are a contract (docs/api.md "OpenAPI and generated
+// clients"): renaming
+// one breaks every generated client.
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cstdlib>
 #include <map>
+#include <set>
 
+#include "api/json_validation.h"
 #include "api/router.h"
+#include "auth/project_name.h"
 
 namespace stemedb::api {
 namespace {
 
 namespace json = boost::json;
 
-struct Param {
-  const char* name;
-  const char* in;  // "path" | "query"
-  const char* type;
-  bool required;
-  const char* description;
-};
+// --- schema builders ---
 
-struct Doc {
-  const char* summary;
-  std::vector<Param> params;
-  const char* request_schema;  // "" = no body; else a components/schemas name
-  bool body_required;
-  unsigned success;             // 200 / 201 / 204
-  const char* response_schema;  // components/schemas name or "" (text or binary)
-  const char* content_type;     // of the success response
-  std::vector<unsigned> errors;
-};
-
-const Param kProject{"project", "query", "string", false,
-                     "Project to act in. Required for admin keys on data routes; other keys "
-                     "are bound to one project and may omit it."};
-
-const std::map<std::string, Doc>& Docs() {
-  static const std::map<std::string, Doc> kDocs = {
-      {"GET /v1/health",
-       {"Liveness; reports replay progress while starting",
-        {},
-        "",
-        false,
-        200,
-        "Health",
-        "application/json",
-        {}}},
-      {"GET /v1/ready",
-       {"Readiness: replay done, store open and writable",
-        {},
-        "",
-        false,
-        200,
-        "Health",
-        "application/json",
-        {503}}},
-      {"GET /metrics",
-       {"Prometheus metrics (text exposition format)", {}, "", false, 200, "", "text/plain", {}}},
-      {"GET /v1/openapi.json", {"This document", {}, "", false, 200, "", "application/json", {}}},
-      {"POST /v1/assert",
-       {"Write one assertion (durable before the reply)",
-        {kProject},
-        "NewAssertion",
-        true,
-        201,
-        "AssertReply",
-        "application/json",
-        {400, 401, 403, 409, 413, 415, 429, 503, 507}}},
-      {"POST /v1/assert/batch",
-       {"Write up to 1000 assertions in one atomic, durable commit",
-        {kProject},
-        "AssertBatch",
-        true,
-        201,
-        "AssertBatchReply",
-        "application/json",
-        {400, 401, 403, 409, 413, 415, 429, 503, 507}}},
-      {"POST /v1/retract",
-       {"Retract an assertion by id (the retraction is itself recorded)",
-        {kProject},
-        "RetractRequest",
-        true,
-        201,
-        "RetractReply",
-        "application/json",
-        {400, 401, 403, 404, 409, 413, 415, 429, 503, 507}}},
-      {"GET /v1/assertions/{id}",
-       {"One assertion (or retraction record) by id",
-        {{"id", "path", "string", true, "32 lowercase hex"}, kProject},
-        "",
-        false,
-        200,
-        "StoredAssertion",
-        "application/json",
-        {401, 403, 404, 429, 503}}},
-      {"GET /v1/query",
-       {"Assertions matching filters (at least one of subject, predicate, agent_id)",
-        {kProject,
-         {"subject", "query", "string", false, "1..512 bytes"},
-         {"predicate", "query", "string", false, "1..256 bytes"},
-         {"agent_id", "query", "string", false, "1..128 bytes"},
-         {"as_of", "query", "string", false, "RFC 3339 time or lsn:N"},
-         {"history", "query", "boolean", false, "true: every version, not just the current view"},
-         {"limit", "query", "integer", false, "1..1000, default 100"},
-         {"cursor", "query", "string", false, "next_cursor of the previous page"}},
-        "",
-        false,
-        200,
-        "QueryPage",
-        "application/json",
-        {400, 401, 403, 429, 503}}},
-      {"GET /v1/beliefs",
-       {"Current values per predicate of a subject, who holds each, conflicts",
-        {kProject,
-         {"subject", "query", "string", true, "1..512 bytes"},
-         {"predicate", "query", "string", false, "only this predicate"},
-         {"as_of", "query", "string", false, "RFC 3339 time or lsn:N"}},
-        "",
-        false,
-        200,
-        "Beliefs",
-        "application/json",
-        {400, 401, 403, 429, 503}}},
-      {"POST /v1/agents",
-       {"Register an agent's Ed25519 public key (changing it needs admin)",
-        {kProject},
-        "AgentRegistration",
-        true,
-        201,
-        "AgentKey",
-        "application/json",
-        {400, 401, 403, 413, 415, 429, 503, 507}}},
-      {"GET /v1/usage",
-       {"Metering of the calling key",
-        {},
-        "",
-        false,
-        200,
-        "Usage",
-        "application/json",
-        {401, 429, 503}}},
-      {"POST /v1/admin/api-keys",
-       {"Create an API key (the key is shown once)",
-        {},
-        "CreateKey",
-        true,
-        201,
-        "IssuedKey",
-        "application/json",
-        {400, 401, 403, 413, 415, 429, 503, 507}}},
-      {"GET /v1/admin/api-keys",
-       {"List API keys (never the secrets)",
-        {{"project", "query", "string", false, "only keys of this project"}},
-        "",
-        false,
-        200,
-        "KeyList",
-        "application/json",
-        {401, 403, 429, 503}}},
-      {"DELETE /v1/admin/api-keys/{key_id}",
-       {"Revoke a key at once",
-        {{"key_id", "path", "string", true, "16 lowercase hex"}},
-        "",
-        false,
-        200,
-        "KeyRecord",
-        "application/json",
-        {401, 403, 404, 429, 503, 507}}},
-      {"POST /v1/admin/api-keys/{key_id}/rotate",
-       {"Issue a successor key; the old one stops after an optional grace period",
-        {{"key_id", "path", "string", true, "16 lowercase hex"}},
-        "RotateKey",
-        false,
-        201,
-        "IssuedKey",
-        "application/json",
-        {400, 401, 403, 404, 409, 415, 429, 503, 507}}},
-      {"GET /v1/admin/audit",
-       {"Audit records, newest first",
-        {{"limit", "query", "integer", false, "1..1000, default 100"},
-         {"before", "query", "integer", false, "only records with seq below this"}},
-        "",
-        false,
-        200,
-        "AuditPage",
-        "application/json",
-        {400, 401, 403, 429, 503}}},
-      {"GET /v1/admin/usage",
-       {"Metering per key and per project",
-        {{"project", "query", "string", false, "only this project"}},
-        "",
-        false,
-        200,
-        "AdminUsage",
-        "application/json",
-        {401, 403, 429, 503}}},
-      {"GET /v1/admin/backup",
-       {"Stream a consistent snapshot archive (tar with MANIFEST.json)",
-        {},
-        "",
-        false,
-        200,
-        "",
-        "application/x-tar",
-        {401, 403, 409, 429, 503}}},
-  };
-  return kDocs;
+json::object Ref(std::string_view kind, std::string_view name) {
+  return {{"$ref", "#/components/" + std::string(kind) + "/" + std::string(name)}};
 }
+json::object Schema(std::string_view name) { return Ref("schemas", name); }
 
-json::value Ref(const char* name) {
-  return json::object{{"$ref", std::string("#/components/schemas/") + name}};
-}
-
-json::object Str(const char* description = nullptr) {
-  json::object o{{"type", "string"}};
-  if (description) o["description"] = description;
+json::object Typed(const char* type, std::string_view description) {
+  json::object o{{"type", type}};
+  if (!description.empty()) o["description"] = description;
   return o;
 }
+json::object Str(std::string_view description = {}) { return Typed("string", description); }
+json::object Int(std::string_view description = {}) { return Typed("integer", description); }
+json::object Bool(std::string_view description = {}) { return Typed("boolean", description); }
+json::object Time(std::string_view description = {}) {
+  json::object o = Str(description);
+  o["format"] = "date-time";
+  return o;
+}
+json::object Lsn(std::string_view description = {}) {
+  json::object o = Int(description);
+  o["format"] = "int64";
+  o["minimum"] = 0;
+  return o;
+}
+json::object Nullable(json::object o) {
+  o["nullable"] = true;
+  return o;
+}
+json::object Hex(size_t digits, std::string_view description) {
+  json::object o = Str(description);
+  o["pattern"] = "^[0-9a-f]{" + std::to_string(digits) + "}$";
+  return o;
+}
+json::object Id(std::string_view description = "32 lowercase hex digits") {
+  return Hex(32, description);
+}
+json::object KeyId() { return Hex(16, "16 lowercase hex digits"); }
+// A string of 1..`max` bytes; JSON Schema counts characters, so maxLength is
+// an upper bound the byte limit always satisfies.
+json::object Bytes(size_t max) {
+  json::object o = Str("1.." + std::to_string(max) + " bytes of UTF-8, no NUL");
+  o["minLength"] = 1;
+  o["maxLength"] = max;
+  return o;
+}
+json::object Enum(std::initializer_list<std::string_view> values) {
+  json::array a;
+  for (std::string_view v : values) a.emplace_back(v);
+  return {{"type", "string"}, {"enum", std::move(a)}};
+}
+constexpr auth::Role kRoles[] = {auth::Role::kAdmin, auth::Role::kWriteAgent, auth::Role::kReadOnly,
+                                 auth::Role::kBackup};
+json::object RoleEnum() {
+  json::array names;
+  for (auth::Role role : kRoles) names.emplace_back(auth::RoleName(role));
+  return {{"type", "string"}, {"enum", std::move(names)}};
+}
+json::object ArrayOf(json::value items) { return {{"type", "array"}, {"items", std::move(items)}}; }
 
-json::object Obj(std::initializer_list<std::pair<const char*, json::value>> props,
-                 std::initializer_list<const char*> required = {}) {
+using Props = std::initializer_list<std::pair<std::string_view, json::value>>;
+
+// An object schema with its example (JSON text, parsed here so that a typo
+// fails every test at once).
+json::object Obj(Props props, std::initializer_list<std::string_view> required,
+                 std::string_view example = {}) {
   json::object p;
   for (const auto& [k, v] : props) p[k] = v;
   json::object o{{"type", "object"}, {"properties", std::move(p)}};
   if (required.size() > 0) {
     json::array r;
-    for (const char* k : required) r.push_back(json::string(k));
+    for (std::string_view k : required) r.emplace_back(k);
     o["required"] = std::move(r);
   }
+  if (!example.empty()) o["example"] = json::parse(example);
+  return o;
+}
+// Request bodies: the server refuses unknown fields (docs/api.md
+// "Conventions"). Replies stay open, so a new reply field is a compatible
+// change; tests/openapi/ validates replies with every object closed, so each
+// field the server sends is documented.
+json::object Closed(json::object o) {
+  o["additionalProperties"] = false;
   return o;
 }
 
-json::object ArrayOf(json::value items) { return {{"type", "array"}, {"items", std::move(items)}}; }
+// --- errors (error_reply.h is the one table of codes and statuses) ---
+
+// One ApiError per code, with a message the server really sends.
+std::vector<ApiError> ErrorKinds() {
+  return {InvalidField("subject", "must be 1..512 bytes without NUL"),
+          InvalidJson("body is not valid JSON"),
+          Unauthorized("invalid API key"),
+          BadSignature("agent sensor-7 has a registered public key: the assertion must be signed"),
+          Forbidden("role read_only may not call /v1/assert"),
+          NotFoundError("no such assertion"),
+          MethodNotAllowed("PUT not allowed here"),
+          ConflictError("Idempotency-Key was already used with a different request"),
+          TooLarge("request body exceeds STEMEDB_MAX_BODY_BYTES"),
+          UnsupportedMediaType("Content-Type must be application/json"),
+          RateLimited(1),
+          Unavailable("server is not ready (starting, replaying or draining)"),
+          InsufficientStorage("free disk space is below STEMEDB_MIN_FREE_BYTES; writes are "
+                              "refused, reads go on"),
+          Internal("storage error")};
+}
+
+// components/responses: one per error status, named for generators.
+struct ErrorReplyDoc {
+  unsigned status;
+  const char* name;
+  const char* description;
+};
+constexpr ErrorReplyDoc kErrorResponses[] = {
+    {400, "BadRequest", "invalid_json or invalid_field (`field` names the culprit)"},
+    {401, "Unauthorized", "unauthorized (no, unknown, revoked or expired key) or bad_signature"},
+    {403, "Forbidden", "forbidden: the key's role may not call this, or another project"},
+    {404, "NotFound", "not_found (another project's id answers the same)"},
+    {409, "Conflict", "conflict"},
+    {413, "TooLarge", "too_large: body over STEMEDB_MAX_BODY_BYTES"},
+    {415, "UnsupportedMediaType", "unsupported_media_type: a body that is not application/json"},
+    {429, "RateLimited", "rate_limited: the key's token bucket is empty"},
+    {500, "Internal", "internal: an unexpected storage error"},
+    {503, "Unavailable", "unavailable: starting, replaying, draining, WAL failed or too busy"},
+    {507, "InsufficientStorage", "insufficient_storage: free disk below STEMEDB_MIN_FREE_BYTES"},
+};
+
+const ErrorReplyDoc& ErrorResponseFor(unsigned status) {
+  for (const ErrorReplyDoc& r : kErrorResponses) {
+    if (r.status == status) return r;
+  }
+  std::abort();  // an operation lists a status kErrorResponses lacks
+}
+
+json::object ErrorSchema() {
+  json::array codes;
+  for (const ApiError& e : ErrorKinds()) codes.emplace_back(e.code);
+  json::object code{{"type", "string"},
+                    {"enum", std::move(codes)},
+                    {"description", "the contract: clients switch on it (docs/api.md Errors)"}};
+  json::object field = Str("invalid_field only: the offending field or query parameter");
+  return Obj({{"error", Obj({{"code", std::move(code)},
+                             {"message", Str("for humans; may change; never contains a key")},
+                             {"field", std::move(field)}},
+                            {"code", "message"})}},
+             {"error"}, ErrorJson(ErrorKinds().front()));
+}
+
+json::object ErrorResponses() {
+  json::object out;
+  const std::vector<ApiError> kinds = ErrorKinds();
+  for (const ErrorReplyDoc& r : kErrorResponses) {
+    json::object examples;
+    for (const ApiError& e : kinds) {
+      if (e.status == r.status) {
+        examples[e.code] = json::object{{"value", json::parse(ErrorJson(e))}};
+      }
+    }
+    json::object media{{"schema", Schema("Error")}, {"examples", std::move(examples)}};
+    json::object resp{{"description", r.description},
+                      {"content", json::object{{"application/json", std::move(media)}}}};
+    if (r.status == 429 || r.status == 503) {
+      json::object h = Int("whole seconds to wait before retrying");
+      resp["headers"] =
+          json::object{{"Retry-After", json::object{{"schema", std::move(h)}, {"required", true}}}};
+    }
+    out[r.name] = std::move(resp);
+  }
+  return out;
+}
+
+// --- components/schemas ---
+
+constexpr std::string_view kAssertionExample =
+    R"({"id":"00062d1f3a5b7c9e4f2a8b6c1d3e5f70","project":"default","subject":"sky",)"
+    R"("predicate":"color","value":"blue","agent_id":"alice","confidence":0.9,)"
+    R"("observed_at":"2026-11-22T15:38:22Z","signed":false,"lsn":3,)"
+    R"("recorded_at":"2026-11-22T15:38:22.123456Z","retracted":false})";
+constexpr std::string_view kKeyRecordFields =
+    R"("key_id":"3f9a1c2b4d5e6f70","label":"ingest-bot","role":"write_agent",)"
+    R"("project":"default","created_at":"2026-11-22T15:38:22.123456Z","last_used_at":null,)"
+    R"("expires_at":null,"revoked_at":null,"revoked":false,"expired":false,)"
+    R"("rate_limit":"50/s,100","root":false})";
+
+json::object KeyRecordProps(json::object extra) {
+  json::object p{{"key_id", KeyId()},
+                 {"label", Str()},
+                 {"role", RoleEnum()},
+                 {"project", Nullable(Str("null for admin and backup keys"))},
+                 {"created_at", Nullable(Time())},
+                 {"last_used_at", Nullable(Time())},
+                 {"expires_at", Nullable(Time())},
+                 {"revoked_at", Nullable(Time("when the key stops (a rotation's grace end)"))},
+                 {"revoked", Bool()},
+                 {"expired", Bool()},
+                 {"rotated_to", KeyId()},
+                 {"rate_limit", Nullable(Str("\"<rate>/s,<burst>\"; null: the server default"))},
+                 {"root", Bool("the key seeded from STEMEDB_ROOT_API_KEY or root.key")}};
+  for (auto& kv : extra) p[kv.key()] = std::move(kv.value());
+  json::array required;
+  for (const auto& kv : p) {
+    if (kv.key() != "rotated_to") required.emplace_back(kv.key());
+  }
+  return {{"type", "object"}, {"properties", std::move(p)}, {"required", std::move(required)}};
+}
 
 json::object Schemas() {
   json::object s;
-  json::object any_value{{"description", "any JSON value, at most 64 KiB"}};
-  s["Error"] = Obj({{"error", Obj({{"code", Str("invalid_json, invalid_field, unauthorized, "
-                                                "bad_signature, forbidden, not_found, "
-                                                "method_not_allowed, conflict, too_large, "
-                                                "unsupported_media_type, rate_limited, "
-                                                "unavailable, insufficient_storage, internal")},
-                                   {"message", Str()},
-                                   {"field", Str("invalid_field only")}},
-                                  {"code", "message"})}},
-                   {"error"});
-  s["Health"] = Obj({{"status", Str("ok, replaying, ...")}}, {"status"});
+  const json::object any_value{{"description", "any JSON value, at most 64 KiB canonical"}};
+  json::object confidence = Nullable(Typed("number", ""));
+  confidence["minimum"] = 0;
+  confidence["maximum"] = 1;
+  s["Error"] = ErrorSchema();
+  json::object volume =
+      Obj({{"name", Str()}, {"free_bytes", Int()}, {"low", Bool()}}, {"name", "free_bytes", "low"});
+  s["Health"] =
+      Obj({{"status", Enum({"ok", "degraded", "failed", "shutting_down", "replaying"})},
+           {"version", Str()},
+           {"store_id", Id("the store's identity (engine/FORMAT.md)")},
+           {"applied_lsn", Lsn()},
+           {"wal", Obj({{"healthy", Bool()}, {"error", Str("why it fail-stopped")}}, {"healthy"})},
+           {"disk", Obj({{"writes_allowed", Bool()},
+                         {"min_free_bytes", Int()},
+                         {"volumes", ArrayOf(std::move(volume))}},
+                        {"writes_allowed", "min_free_bytes", "volumes"})},
+           {"progress", Obj({{"records_replayed", Int()}, {"start_lsn", Lsn()}, {"end_lsn", Lsn()}},
+                            {"records_replayed", "start_lsn", "end_lsn"})}},
+          {"status", "store_id"},
+          R"({"status":"ok","version":"0.1.0","store_id":"9c1f0e2d3b4a59687766554433221100",)"
+          R"("applied_lsn":42,"wal":{"healthy":true},"disk":{"writes_allowed":true,)"
+          R"("min_free_bytes":268435456,"volumes":[{"name":"wal","free_bytes":53687091200,)"
+          R"("low":false}]}})");
+  s["OpenApiDocument"] =
+      Obj({{"openapi", Str()},
+           {"info", Typed("object", "")},
+           {"servers", Typed("array", "")},
+           {"tags", Typed("array", "")},
+           {"paths", Typed("object", "")},
+           {"components", Typed("object", "")},
+           {"security", Typed("array", "")}},
+          {"openapi", "info", "paths"},
+          R"({"openapi":"3.0.3","info":{"title":"StemeDB API","version":"0.1.0"},"paths":{}})");
+  // /v1/ready's 503: the Health body once the store is open, the Error body
+  // of the boot handler while it opens (api/app.cc).
+  s["NotReady"] = json::object{
+      {"oneOf", json::array{Schema("Health"), Schema("Error")}},
+      {"example",
+       json::parse(ErrorJson(Unavailable("the server is starting (WAL replay in progress)")))}};
   s["NewAssertion"] =
-      Obj({{"subject", Str("1..512 bytes")},
-           {"predicate", Str("1..256 bytes")},
-           {"value", any_value},
-           {"agent_id", Str("1..128 bytes")},
-           {"confidence", json::object{{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
-           {"observed_at", Str("RFC 3339")},
-           {"signature", Str("base64 Ed25519 signature (docs/signatures.md)")}},
-          {"subject", "predicate", "value", "agent_id"});
-  s["AssertReply"] = Obj({{"id", Str()},
+      Closed(Obj({{"subject", Bytes(kMaxSubjectBytes)},
+                  {"predicate", Bytes(kMaxPredicateBytes)},
+                  {"value", any_value},
+                  {"agent_id", Bytes(kMaxAgentIdBytes)},
+                  {"confidence", confidence},
+                  {"observed_at", Nullable(Time("stored as given"))},
+                  {"signature", Nullable(Str("base64 Ed25519 signature (docs/signatures.md)"))}},
+                 {"subject", "predicate", "value", "agent_id"},
+                 R"({"subject":"sky","predicate":"color","value":"blue","agent_id":"alice",)"
+                 R"("confidence":0.9,"observed_at":"2026-11-22T15:38:22Z"})"));
+  s["AssertReply"] = Obj({{"id", Id()},
                           {"project", Str()},
-                          {"lsn", json::object{{"type", "integer"}}},
-                          {"recorded_at", Str("RFC 3339")},
-                          {"signed", json::object{{"type", "boolean"}}}},
-                         {"id", "lsn", "recorded_at"});
-  s["AssertBatch"] = Obj({{"assertions", ArrayOf(Ref("NewAssertion"))}}, {"assertions"});
-  s["AssertBatchReply"] = Obj(
-      {{"assertions", ArrayOf(Obj({{"id", Str()}, {"lsn", json::object{{"type", "integer"}}}}))},
-       {"lsn", json::object{{"type", "integer"}}},
-       {"recorded_at", Str()}},
-      {"assertions"});
-  s["RetractRequest"] = Obj({{"id", Str("the assertion to retract")}}, {"id"});
-  s["RetractReply"] = Obj({{"id", Str("the retraction's id")},
-                           {"retracts", Str()},
-                           {"lsn", json::object{{"type", "integer"}}},
-                           {"recorded_at", Str()}},
-                          {"id", "lsn"});
-  s["StoredAssertion"] = Obj({{"id", Str()},
-                              {"project", Str()},
-                              {"subject", Str()},
-                              {"predicate", Str()},
-                              {"value", any_value},
-                              {"agent_id", Str()},
-                              {"confidence", json::object{{"type", "number"}}},
-                              {"observed_at", Str()},
-                              {"signature", Str()},
-                              {"signed", json::object{{"type", "boolean"}}},
-                              {"lsn", json::object{{"type", "integer"}}},
-                              {"recorded_at", Str()},
-                              {"retracted", json::object{{"type", "boolean"}}},
-                              {"retracted_lsn", json::object{{"type", "integer"}}},
-                              {"retraction_id", Str()}},
-                             {"id"});
-  s["QueryPage"] = Obj({{"assertions", ArrayOf(Ref("StoredAssertion"))},
-                        {"next_cursor", json::object{{"type", "string"}, {"nullable", true}}},
-                        {"as_of_lsn", json::object{{"type", "integer"}}}},
-                       {"assertions", "next_cursor"});
-  s["Beliefs"] =
-      Obj({{"subject", Str()},
-           {"beliefs", ArrayOf(Obj({{"predicate", Str()},
-                                    {"conflict", json::object{{"type", "boolean"}}},
-                                    {"values", ArrayOf(Obj({{"value", any_value},
-                                                            {"agents", ArrayOf(Str())}}))}}))}},
-          {"subject", "beliefs"});
-  s["AgentRegistration"] =
-      Obj({{"agent_id", Str()}, {"public_key", Str("base64 of a 32-byte Ed25519 public key")}},
-          {"agent_id", "public_key"});
-  s["AgentKey"] = Obj({{"project", Str()}, {"agent_id", Str()}, {"public_key", Str()}});
-  json::object usage =
-      Obj({{"key_id", Str()},
+                          {"lsn", Lsn()},
+                          {"recorded_at", Time()},
+                          {"signed", Bool()}},
+                         {"id", "project", "lsn", "recorded_at", "signed"},
+                         R"({"id":"00062d1f3a5b7c9e4f2a8b6c1d3e5f70","project":"default","lsn":3,)"
+                         R"("recorded_at":"2026-11-22T15:38:22.123456Z","signed":false})");
+  json::object items = ArrayOf(Schema("NewAssertion"));
+  items["minItems"] = 1;
+  items["maxItems"] = kMaxBatchAssertions;
+  s["AssertBatch"] =
+      Closed(Obj({{"assertions", std::move(items)}}, {"assertions"},
+                 R"({"assertions":[{"subject":"earth","predicate":"shape","value":"round",)"
+                 R"("agent_id":"alice"},{"subject":"earth","predicate":"age_years",)"
+                 R"("value":4.5e9,"agent_id":"alice"}]})"));
+  s["AssertBatchReply"] =
+      Obj({{"assertions", ArrayOf(Obj({{"id", Id()}, {"lsn", Lsn()}}, {"id", "lsn"}))},
+           {"lsn", Lsn("one commit: every item has this LSN")},
+           {"recorded_at", Time()}},
+          {"assertions", "lsn", "recorded_at"},
+          R"({"assertions":[{"id":"00062d1f3a5b7c9e4f2a8b6c1d3e5f71","lsn":4},)"
+          R"({"id":"00062d1f3a5b7c9e4f2a8b6c1d3e5f72","lsn":4}],"lsn":4,)"
+          R"("recorded_at":"2026-11-22T15:38:23.000001Z"})");
+  s["RetractRequest"] = Closed(Obj({{"id", Id("the assertion to retract")}}, {"id"},
+                                   R"({"id":"00062d1f3a5b7c9e4f2a8b6c1d3e5f70"})"));
+  s["RetractReply"] = Obj({{"id", Id("the retraction's own id")},
+                           {"retracts", Id()},
+                           {"lsn", Lsn()},
+                           {"recorded_at", Time()}},
+                          {"id", "retracts", "lsn", "recorded_at"},
+                          R"({"id":"00062d1f3a5b7c9e4f2a8b6c1d3e5f73","retracts":)"
+                          R"("00062d1f3a5b7c9e4f2a8b6c1d3e5f70","lsn":5,)"
+                          R"("recorded_at":"2026-11-22T15:38:24.000002Z"})");
+  s["StoredAssertion"] =
+      Obj({{"id", Id()},
            {"project", Str()},
-           {"requests", json::object{{"type", "integer"}}},
-           {"assertions_written", json::object{{"type", "integer"}}},
-           {"bytes_in", json::object{{"type", "integer"}}},
-           {"bytes_out", json::object{{"type", "integer"}}},
-           {"rate_limited", json::object{{"type", "integer"}}},
-           {"last_used_at", json::object{{"type", "string"}, {"nullable", true}}}});
-  s["Usage"] = usage;
-  s["AdminUsage"] = Obj({{"keys", ArrayOf(Ref("Usage"))}, {"projects", ArrayOf(Ref("Usage"))}});
-  s["CreateKey"] = Obj(
-      {{"label", Str("1..128")},
-       {"role", json::object{{"type", "string"},
-                             {"enum", json::array{"admin", "write_agent", "read_only", "backup"}}}},
-       {"project", Str("a DNS label; required unless role is admin or backup")},
-       {"rate_limit", Str("\"<rate>/s,<burst>\"")},
-       {"expires_at", Str("RFC 3339")}},
-      {"label", "role"});
-  s["RotateKey"] = Obj(
-      {{"grace_seconds", json::object{{"type", "integer"}, {"minimum", 0}, {"maximum", 2592000}}}});
-  s["KeyRecord"] = Obj({{"key_id", Str()},
-                        {"label", Str()},
-                        {"role", Str()},
-                        {"project", json::object{{"type", "string"}, {"nullable", true}}},
-                        {"created_at", Str()},
-                        {"last_used_at", json::object{{"type", "string"}, {"nullable", true}}},
-                        {"expires_at", json::object{{"type", "string"}, {"nullable", true}}},
-                        {"revoked", json::object{{"type", "boolean"}}},
-                        {"rate_limit", json::object{{"type", "string"}, {"nullable", true}}}},
-                       {"key_id", "label", "role"});
-  json::object issued = Obj({{"key", Str("the secret, shown only in this reply")},
-                             {"key_id", Str()},
-                             {"label", Str()},
-                             {"role", Str()},
-                             {"project", json::object{{"type", "string"}, {"nullable", true}}},
-                             {"created_at", Str()}},
-                            {"key", "key_id", "role"});
-  s["IssuedKey"] = issued;
-  s["KeyList"] = Obj({{"keys", ArrayOf(Ref("KeyRecord"))}}, {"keys"});
-  s["AuditPage"] = Obj({{"records", ArrayOf(Obj({{"seq", json::object{{"type", "integer"}}},
-                                                 {"time", Str()},
-                                                 {"actor_key_id", Str()},
-                                                 {"action", Str()},
-                                                 {"target", Str()},
-                                                 {"detail", Str()}}))},
-                        {"next_before", json::object{{"type", "integer"}, {"nullable", true}}}},
-                       {"records"});
+           {"subject", Str()},
+           {"predicate", Str()},
+           {"value", any_value},
+           {"agent_id", Str()},
+           {"confidence", Typed("number", "")},
+           {"observed_at", Time()},
+           {"signature", Str()},
+           {"signed", Bool("true when verified against the agent's registered key")},
+           {"lsn", Lsn()},
+           {"recorded_at", Time()},
+           {"retracted", Bool("always on GET /v1/assertions/{id}; in queries only when true")},
+           {"retracted_lsn", Lsn()},
+           {"retraction_id", Id()}},
+          {"id", "project", "subject", "predicate", "value", "agent_id", "signed", "lsn",
+           "recorded_at"},
+          kAssertionExample);
+  s["RetractionRecord"] =
+      Obj({{"id", Id()},
+           {"project", Str()},
+           {"retracts", Id()},
+           {"lsn", Lsn()},
+           {"recorded_at", Time()},
+           {"kind", Enum({"retraction"})}},
+          {"id", "project", "retracts", "lsn", "recorded_at", "kind"},
+          R"({"id":"00062d1f3a5b7c9e4f2a8b6c1d3e5f73","project":"default","retracts":)"
+          R"("00062d1f3a5b7c9e4f2a8b6c1d3e5f70","lsn":5,)"
+          R"("recorded_at":"2026-11-22T15:38:24.000002Z","kind":"retraction"})");
+  s["AssertionOrRetraction"] =
+      json::object{{"oneOf", json::array{Schema("StoredAssertion"), Schema("RetractionRecord")}},
+                   {"example", json::parse(kAssertionExample)}};
+  s["QueryPage"] = Obj({{"assertions", ArrayOf(Schema("StoredAssertion"))},
+                        {"next_cursor", Nullable(Str("pass back as cursor; null: last page"))},
+                        {"as_of_lsn", Lsn("the snapshot every page of this query reads")}},
+                       {"assertions", "next_cursor", "as_of_lsn"},
+                       R"({"assertions":[)" + std::string(kAssertionExample) +
+                           R"(],"next_cursor":null,"as_of_lsn":42})");
+  json::object held = Obj({{"value", any_value}, {"agents", ArrayOf(Str())}}, {"value", "agents"});
+  s["Beliefs"] = Obj({{"subject", Str()},
+                      {"beliefs", ArrayOf(Obj({{"predicate", Str()},
+                                               {"conflict", Bool("agents hold different values")},
+                                               {"values", ArrayOf(std::move(held))}},
+                                              {"predicate", "conflict", "values"}))}},
+                     {"subject", "beliefs"},
+                     R"({"subject":"earth","beliefs":[{"predicate":"age_years","conflict":true,)"
+                     R"("values":[{"value":4500000000,"agents":["alice"]},{"value":6000,)"
+                     R"("agents":["carol"]}]}]})");
+  s["AgentRegistration"] =
+      Closed(Obj({{"agent_id", Bytes(kMaxAgentIdBytes)},
+                  {"public_key", Str("standard base64 of a 32-byte Ed25519 public key")}},
+                 {"agent_id", "public_key"},
+                 R"({"agent_id":"sensor-7","public_key":)"
+                 R"("MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbL="})"));
+  s["AgentKey"] = Obj(
+      {{"project", Str()}, {"agent_id", Str()}, {"public_key", Str()}, {"registered_at", Time()}},
+      {"project", "agent_id", "public_key", "registered_at"},
+      R"({"project":"default","agent_id":"sensor-7","public_key":)"
+      R"("MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbL=",)"
+      R"("registered_at":"2026-11-22T15:38:22.123456Z"})");
+  s["Usage"] = Obj({{"key_id", KeyId()},
+                    {"project", Nullable(Str("null for keys that span all projects"))},
+                    {"requests", Int()},
+                    {"assertions_written", Int()},
+                    {"bytes_in", Int()},
+                    {"bytes_out", Int()},
+                    {"rate_limited", Int()},
+                    {"last_used_at", Nullable(Time())}},
+                   {"project", "requests", "assertions_written", "bytes_in", "bytes_out",
+                    "rate_limited", "last_used_at"},
+                   R"({"key_id":"3f9a1c2b4d5e6f70","project":"default","requests":12,)"
+                   R"("assertions_written":10,"bytes_in":1480,"bytes_out":2210,)"
+                   R"("rate_limited":0,"last_used_at":"2026-11-22T15:38:22.123456Z"})");
+  s["AdminUsage"] =
+      Obj({{"keys", ArrayOf(Schema("Usage"))}, {"projects", ArrayOf(Schema("Usage"))}},
+          {"keys", "projects"},
+          R"({"keys":[{"key_id":"3f9a1c2b4d5e6f70","project":"default","requests":12,)"
+          R"("assertions_written":10,"bytes_in":1480,"bytes_out":2210,"rate_limited":0,)"
+          R"("last_used_at":null}],"projects":[{"project":"default","requests":12,)"
+          R"("assertions_written":10,"bytes_in":1480,"bytes_out":2210,"rate_limited":0,)"
+          R"("last_used_at":null}]})");
+  json::object project = Nullable(
+      Str("required for write_agent and read_only, refused for admin and backup; a project name " +
+          std::string(auth::kProjectNameRule)));
+  project["maxLength"] = auth::kMaxProjectNameBytes;
+  s["CreateKey"] =
+      Closed(Obj({{"label", Str("1..128 bytes, no control characters")},
+                  {"role", RoleEnum()},
+                  {"project", std::move(project)},
+                  {"rate_limit", Nullable(Str("\"<rate>/s,<burst>\"; default STEMEDB_RATE_LIMIT"))},
+                  {"expires_at", Nullable(Time("in the future"))}},
+                 {"label", "role"},
+                 R"({"label":"ingest-bot","role":"write_agent","project":"default",)"
+                 R"("rate_limit":"50/s,100"})"));
+  json::object grace = Nullable(Int("how long the old key keeps working; default 0"));
+  grace["minimum"] = 0;
+  grace["maximum"] = 2592000;
+  s["RotateKey"] =
+      Closed(Obj({{"grace_seconds", std::move(grace)}}, {}, R"({"grace_seconds":60})"));
+  s["KeyRecord"] = KeyRecordProps({});
+  s["KeyRecord"].as_object()["example"] = json::parse("{" + std::string(kKeyRecordFields));
+  s["IssuedKey"] = KeyRecordProps({{"key", Str("the secret: shown in this reply only")}});
+  s["IssuedKey"].as_object()["example"] =
+      json::parse(R"({"key":"steme_live_000000000000000000000000000000000000000000000000",)" +
+                  std::string(kKeyRecordFields));
+  s["KeyList"] = Obj({{"keys", ArrayOf(Schema("KeyRecord"))}}, {"keys"},
+                     R"({"keys":[{)" + std::string(kKeyRecordFields) + "]}");
+  s["AuditPage"] =
+      Obj({{"records", ArrayOf(Obj({{"seq", Int()},
+                                    {"time", Time()},
+                                    {"actor_key_id", Str()},
+                                    {"action", Str("key.create, key.revoke, backup.download, ...")},
+                                    {"target", Str()},
+                                    {"detail", Str()}},
+                                   {"seq", "time", "actor_key_id", "action", "target", "detail"}))},
+           {"next_before", Nullable(Int("pass as before= for the next page; null: last page"))}},
+          {"records", "next_before"},
+          R"({"records":[{"seq":7,"time":"2026-11-22T15:38:22.123456Z",)"
+          R"("actor_key_id":"0a1b2c3d4e5f6071","action":"key.create","target":"3f9a1c2b4d5e6f70",)"
+          R"("detail":"role=write_agent project=default"}],"next_before":null})");
   return s;
 }
 
-const char* Reason(unsigned status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 201:
-      return "Created (durable)";
-    case 400:
-      return "invalid_json or invalid_field";
-    case 401:
-      return "unauthorized or bad_signature";
-    case 403:
-      return "forbidden";
-    case 404:
-      return "not_found";
-    case 409:
-      return "conflict";
-    case 413:
-      return "too_large";
-    case 415:
-      return "unsupported_media_type";
-    case 429:
-      return "rate_limited (Retry-After)";
-    case 503:
-      return "unavailable (Retry-After)";
-    case 507:
-      return "insufficient_storage";
+// --- parameters ---
+
+// Every query or path parameter a route accepts (Route::params, the path
+// template), by name; an operation may override required and description.
+json::object ParamSchema(std::string_view name) {
+  if (name == "id") return Id();
+  if (name == "key_id") return KeyId();
+  if (name == "project") {
+    json::object o = Str("a project name " + std::string(auth::kProjectNameRule));
+    o["maxLength"] = auth::kMaxProjectNameBytes;
+    return o;
   }
-  return "error";
+  if (name == "subject") return Bytes(kMaxSubjectBytes);
+  if (name == "predicate") return Bytes(kMaxPredicateBytes);
+  if (name == "agent_id") return Bytes(kMaxAgentIdBytes);
+  if (name == "as_of") return Str("RFC 3339 time, or lsn:N");
+  if (name == "history") return Bool("true: every version, retracted ones too");
+  if (name == "cursor") return Str("next_cursor of the previous page");
+  if (name == "limit") {
+    json::object o = Int();
+    o["minimum"] = 1;
+    o["maximum"] = kMaxQueryLimit;
+    o["default"] = kDefaultQueryLimit;
+    return o;
+  }
+  if (name == "before") {
+    json::object o = Int("next_before of the previous page");
+    o["minimum"] = 1;
+    return o;
+  }
+  std::abort();  // a route accepts a parameter this table does not describe
 }
 
-std::string Build() {
-  json::object paths;
-  const auto& docs = Docs();
-  for (const Router::Route& r : Router::Routes()) {
-    std::string method(http::to_string(r.method));
-    std::string key = method + " " + std::string(r.path);
-    auto it = docs.find(key);
-    if (it == docs.end()) std::abort();  // every served route is documented
-    const Doc& d = it->second;
-    json::object op;
-    op["summary"] = d.summary;
-    op["operationId"] = key;
-    if (r.access == Router::Access::kPublic) {
-      op["security"] = json::array{};
-    } else {
-      const char* role = r.access == Router::Access::kAdmin    ? "admin"
-                         : r.access == Router::Access::kBackup ? "admin or backup"
-                         : r.access == Router::Access::kWrite  ? "write_agent or admin"
-                                                               : "any role but backup";
-      op["description"] = std::string("Requires role: ") + role;
-    }
-    json::array params;
-    for (const Param& p : d.params) {
-      params.push_back(json::object{{"name", p.name},
-                                    {"in", p.in},
-                                    {"required", p.required},
-                                    {"description", p.description},
-                                    {"schema", json::object{{"type", p.type}}}});
-    }
-    if (!params.empty()) op["parameters"] = std::move(params);
-    if (*d.request_schema) {
-      op["requestBody"] = json::object{
-          {"required", d.body_required},
-          {"content",
-           json::object{{"application/json", json::object{{"schema", Ref(d.request_schema)}}}}}};
-    }
-    json::object responses;
-    json::object ok{{"description", Reason(d.success)}};
-    json::object schema = *d.response_schema ? Ref(d.response_schema).as_object()
-                          : std::string_view(d.content_type) == "application/json"
-                              ? json::object{{"type", "object"}}
-                              : json::object{{"type", "string"}, {"format", "binary"}};
-    ok["content"] = json::object{{d.content_type, json::object{{"schema", std::move(schema)}}}};
-    responses[std::to_string(d.success)] = std::move(ok);
-    for (unsigned e : d.errors) {
-      responses[std::to_string(e)] = json::object{
-          {"description", Reason(e)},
-          {"content", json::object{{"application/json", json::object{{"schema", Ref("Error")}}}}}};
-    }
-    op["responses"] = std::move(responses);
-    std::string lower = method;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    json::value& path = paths[std::string(r.path)];
-    if (!path.is_object()) path = json::object{};
-    path.as_object()[lower] = std::move(op);
+struct ParamNote {
+  std::string_view name;
+  bool required;
+  const char* description;
+};
+
+// --- operations ---
+
+struct Reply {
+  unsigned status;
+  const char* schema;  // components/schemas name, or "" for a bare string
+  const char* content_type = "application/json";
+  const char* description = "OK";
+  const char* example = nullptr;  // of a bare string reply
+};
+
+struct OperationDoc {
+  Router::RouteFn fn = nullptr;        // the route it documents (router.cc)
+  const char* operation_id = nullptr;  // camelCase verb, stable (docs/api.md)
+  const char* tag = nullptr;
+  const char* summary = nullptr;
+  std::vector<ParamNote> notes;     // overrides for parameters of the route
+  const char* request_schema = "";  // components/schemas name; "" = no body
+  bool body_required = true;
+  bool idempotent = false;  // honours Idempotency-Key (docs/api.md)
+  std::vector<Reply> replies;
+  std::vector<unsigned> errors;  // answered by the handler, beyond the pipeline
+};
+
+// The roles that may call a route of `access` (Router::RoleMayCall).
+std::string Roles(Router::Access access) {
+  if (access == Router::Access::kPublic) return "none (no key)";
+  std::string out;
+  for (auth::Role role : kRoles) {
+    if (!Router::RoleMayCall(role, access)) continue;
+    if (!out.empty()) out += ", ";
+    out += auth::RoleName(role);
   }
+  return out;
+}
+
+// The error statuses the request pipeline (router.h PIPELINE) can answer on
+// `r` before its handler runs, plus the handler's own.
+std::set<unsigned> ErrorStatuses(const Router::Route& r, const OperationDoc& d) {
+  std::set<unsigned> out(d.errors.begin(), d.errors.end());
+  out.insert(400);  // query string: bad encoding, unknown or repeated parameter
+  out.insert(413);  // the transport refuses a large body from its header (session.h)
+  if (r.access == Router::Access::kPublic) return out;
+  out.insert({401, 403, 429, 500, 503});
+  if (r.method == http::verb::post) out.insert(415);
+  if (r.disk_floor) out.insert(507);
+  return out;
+}
+
+json::object Operation(const Router::Route& r, const OperationDoc& d) {
+  json::object op{{"operationId", d.operation_id},
+                  {"summary", d.summary},
+                  {"tags", json::array{d.tag}},
+                  {"description", "Roles: " + Roles(r.access) + "."}};
+  if (r.access == Router::Access::kPublic) op["security"] = json::array{};
+  auto note_for = [&](std::string_view name) -> const ParamNote* {
+    for (const ParamNote& n : d.notes) {
+      if (n.name == name) return &n;
+    }
+    return nullptr;
+  };
+  json::array params;
+  auto add = [&](std::string_view name, const char* in) {
+    const ParamNote* n = note_for(name);
+    json::object p{{"name", name},
+                   {"in", in},
+                   {"required", std::string_view(in) == "path" || (n && n->required)},
+                   {"schema", ParamSchema(name)}};
+    if (n && n->description) {
+      p["description"] = n->description;
+    } else if (name == "project" && r.project_scoped) {
+      p["description"] =
+          "The project to act in: required for admin keys; other keys are bound to one "
+          "project and may omit it (naming another gets 403)";
+    }
+    params.push_back(std::move(p));
+  };
+  for (size_t open = r.path.find('{'); open != std::string_view::npos;
+       open = r.path.find('{', open + 1)) {
+    add(r.path.substr(open + 1, r.path.find('}', open) - open - 1), "path");
+  }
+  for (std::string_view name : r.params) add(name, "query");
+  if (*d.request_schema) {
+    op["requestBody"] = json::object{
+        {"required", d.body_required},
+        {"content",
+         json::object{{"application/json", json::object{{"schema", Schema(d.request_schema)}}}}}};
+  }
+  if (d.idempotent) {
+    json::object key =
+        Str("1..255 printable ASCII; a retry with the same key and body "
+            "returns the first reply");
+    key["minLength"] = 1;
+    key["maxLength"] = 255;
+    params.push_back(json::object{
+        {"name", "Idempotency-Key"}, {"in", "header"}, {"required", false}, {"schema", key}});
+  }
+  if (!params.empty()) op["parameters"] = std::move(params);
+  json::object responses;
+  for (const Reply& reply : d.replies) {
+    json::object schema = *reply.schema ? Schema(reply.schema) : Str();
+    if (std::string_view(reply.content_type) == "application/x-tar") schema["format"] = "binary";
+    if (reply.example) schema["example"] = reply.example;
+    responses[std::to_string(reply.status)] = json::object{
+        {"description", reply.description},
+        {"content", json::object{{reply.content_type, json::object{{"schema", schema}}}}}};
+  }
+  for (unsigned status : ErrorStatuses(r, d)) {
+    std::string key = std::to_string(status);
+    if (responses.contains(key)) continue;  // a route's own reply (health, ready)
+    responses[key] = Ref("responses", ErrorResponseFor(status).name);
+  }
+  op["responses"] = std::move(responses);
+  return op;
+}
+
+std::string Build(const std::vector<OperationDoc>& docs) {
+  json::object paths;
+  std::set<std::string_view> ids;
+  for (const Router::Route& r : Router::Routes()) {
+    const OperationDoc* d = nullptr;
+    for (const OperationDoc& candidate : docs) {
+      if (candidate.fn == r.fn) d = &candidate;
+    }
+    if (d == nullptr) std::abort();                         // every route is documented
+    if (!ids.insert(d->operation_id).second) std::abort();  // operationIds are unique
+    std::string method(http::to_string(r.method));
+    for (char& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    json::value& path = paths[r.path];
+    if (!path.is_object()) path = json::object{};
+    path.as_object()[method] = Operation(r, *d);
+  }
+  json::object security_schemes{
+      {"ApiKey", json::object{{"type", "apiKey"}, {"in", "header"}, {"name", "X-API-Key"}}},
+      {"Bearer", json::object{{"type", "http"},
+                              {"scheme", "bearer"},
+                              {"description", "the same key as Authorization: Bearer <key>"}}}};
   json::object doc{
       {"openapi", "3.0.3"},
       {"info",
@@ -450,15 +628,13 @@ std::string Build() {
                     {"version", STEMEDB_VERSION},
                     {"description", "Assertions about subjects by agents; see docs/api.md"}}},
       {"servers", json::array{json::object{{"url", "/"}}}},
+      {"tags", json::array{json::object{{"name", "health"}}, json::object{{"name", "assertions"}},
+                           json::object{{"name", "agents"}}, json::object{{"name", "usage"}},
+                           json::object{{"name", "admin"}}}},
       {"paths", std::move(paths)},
-      {"components",
-       json::object{
-           {"schemas", Schemas()},
-           {"securitySchemes",
-            json::object{
-                {"ApiKey",
-                 json::object{{"type", "apiKey"}, {"in", "header"}, {"name", "X-API-Key"}}},
-                {"Bearer", json::object{{"type", "http"}, {"scheme", "bearer"}}}}}}},
+      {"components", json::object{{"schemas", Schemas()},
+                                  {"responses", ErrorResponses()},
+                                  {"securitySchemes", std::move(security_schemes)}}},
       {"security", json::array{json::object{{"ApiKey", json::array{}}},
                                json::object{{"Bearer", json::array{}}}}},
   };
@@ -468,7 +644,129 @@ std::string Build() {
 }  // namespace
 
 const std::string& Router::OpenApiJson() {
-  static const std::string kDoc = Build();
+  // Inside a Router member, so the table can name the private handlers.
+  static const std::string kDoc = Build({
+      {.fn = &Router::Health,
+       .operation_id = "getHealth",
+       .tag = "health",
+       .summary = "Liveness; replay progress while starting",
+       .replies = {{200, "Health"},
+                   {503, "Health", "application/json", "the WAL fail-stopped: restart"}}},
+      {.fn = &Router::Ready,
+       .operation_id = "getReadiness",
+       .tag = "health",
+       .summary = "Readiness: replay done, store open, WAL writable, not draining",
+       .replies = {{200, "Health"},
+                   {503, "NotReady", "application/json", "not ready; Retry-After: 1"}}},
+      {.fn = &Router::MetricsText,
+       .operation_id = "getMetrics",
+       .tag = "health",
+       .summary = "Prometheus metrics, text exposition format (docs/metrics.md)",
+       .replies = {{200, "", "text/plain", "OK",
+                    "# TYPE stemedb_applied_lsn gauge\nstemedb_applied_lsn 42\n"}}},
+      {.fn = &Router::OpenApi,
+       .operation_id = "getOpenApiDocument",
+       .tag = "health",
+       .summary = "This document",
+       .replies = {{200, "OpenApiDocument"}},
+       .errors = {503}},  // while the store opens (api/app.cc's boot handler)
+      {.fn = &Router::Assert,
+       .operation_id = "createAssertion",
+       .tag = "assertions",
+       .summary = "Write one assertion, durable before the reply",
+       .request_schema = "NewAssertion",
+       .idempotent = true,
+       .replies = {{201, "AssertReply", "application/json", "Created: in the fsynced WAL"}},
+       .errors = {409, 507}},
+      {.fn = &Router::AssertBatch,
+       .operation_id = "createAssertionBatch",
+       .tag = "assertions",
+       .summary = "Write up to 1000 assertions in one atomic, durable commit",
+       .request_schema = "AssertBatch",
+       .idempotent = true,
+       .replies = {{201, "AssertBatchReply", "application/json", "Created: in the fsynced WAL"}},
+       .errors = {409, 507}},
+      {.fn = &Router::Retract,
+       .operation_id = "retractAssertion",
+       .tag = "assertions",
+       .summary = "Retract an assertion by id (the retraction is itself recorded)",
+       .request_schema = "RetractRequest",
+       .idempotent = true,
+       .replies = {{201, "RetractReply", "application/json", "Created: in the fsynced WAL"}},
+       .errors = {404, 409, 507}},
+      {.fn = &Router::GetAssertion,
+       .operation_id = "getAssertion",
+       .tag = "assertions",
+       .summary = "One assertion, or a retraction record, by id",
+       .replies = {{200, "AssertionOrRetraction"}},
+       .errors = {404}},
+      {.fn = &Router::Query,
+       .operation_id = "queryAssertions",
+       .tag = "assertions",
+       .summary = "Assertions matching filters (at least one of subject, predicate, agent_id)",
+       .replies = {{200, "QueryPage"}}},
+      {.fn = &Router::Beliefs,
+       .operation_id = "getBeliefs",
+       .tag = "assertions",
+       .summary = "Current values per predicate of a subject, who holds each, conflicts",
+       .notes = {{"subject", true, nullptr}, {"predicate", false, "only this predicate"}},
+       .replies = {{200, "Beliefs"}}},
+      {.fn = &Router::RegisterAgent,
+       .operation_id = "registerAgentKey",
+       .tag = "agents",
+       .summary = "Register an agent's Ed25519 public key (replacing one needs admin)",
+       .request_schema = "AgentRegistration",
+       .replies = {{201, "AgentKey", "application/json", "Registered"},
+                   {200, "AgentKey", "application/json", "That key was already registered"}}},
+      {.fn = &Router::Usage,
+       .operation_id = "getUsage",
+       .tag = "usage",
+       .summary = "Metering of the calling key",
+       .replies = {{200, "Usage"}}},
+      {.fn = &Router::CreateKey,
+       .operation_id = "createApiKey",
+       .tag = "admin",
+       .summary = "Create an API key (the secret is shown once)",
+       .request_schema = "CreateKey",
+       .replies = {{201, "IssuedKey", "application/json", "Created"}}},
+      {.fn = &Router::ListKeys,
+       .operation_id = "listApiKeys",
+       .tag = "admin",
+       .summary = "List API keys, never the secrets",
+       .notes = {{"project", false, "only keys of this project"}},
+       .replies = {{200, "KeyList"}}},
+      {.fn = &Router::RevokeKey,
+       .operation_id = "revokeApiKey",
+       .tag = "admin",
+       .summary = "Revoke a key at once",
+       .replies = {{200, "KeyRecord"}},
+       .errors = {404}},
+      {.fn = &Router::RotateKey,
+       .operation_id = "rotateApiKey",
+       .tag = "admin",
+       .summary = "Issue a successor key; the old one stops after an optional grace period",
+       .request_schema = "RotateKey",
+       .body_required = false,
+       .replies = {{201, "IssuedKey", "application/json", "Created"}},
+       .errors = {404, 409}},
+      {.fn = &Router::Audit,
+       .operation_id = "listAuditRecords",
+       .tag = "admin",
+       .summary = "Audit records, newest first",
+       .replies = {{200, "AuditPage"}}},
+      {.fn = &Router::AdminUsage,
+       .operation_id = "getAdminUsage",
+       .tag = "admin",
+       .summary = "Metering per key and per project",
+       .notes = {{"project", false, "only this project"}},
+       .replies = {{200, "AdminUsage"}}},
+      {.fn = &Router::Backup,
+       .operation_id = "streamBackup",
+       .tag = "admin",
+       .summary = "Stream a consistent snapshot archive (tar with MANIFEST.json, docs/backup.md)",
+       .replies = {{200, "", "application/x-tar", "The archive, streamed"}},
+       .errors = {409}},
+  });
   return kDoc;
 }
 
