@@ -17,7 +17,15 @@ packages=(
   clang libclang-rt-14-dev
   # run-time tools: rclone for backups; curl for the docs/api.md examples test
   rclone curl ca-certificates
+  # tests/observability: a real Prometheus (and promtool) evaluating the alert rules
+  prometheus
 )
+# Node.js and npm for the Node tests (tests/k3s, tests/openapi; their npm
+# packages are pinned there): the machine's own (NodeSource's nodejs, which
+# conflicts with Debian's npm) when present, else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 for flag in "$@"; do
   case "$flag" in
     --bench) packages+=(etcd-server redis-server fio wrk gnuplot-nox python3) ;;

@@ -3,7 +3,11 @@
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
+#include <optional>
 #include <system_error>
+#include <thread>
+
+#include "util/key_value_reader.h"
 
 namespace stemedb {
 namespace {
@@ -90,6 +94,12 @@ void FaultInjectionEnv::FailSyncDirAfter(uint64_t n) {
   syncdir_calls_ = 0;
 }
 
+void FaultInjectionEnv::DelaySync(std::chrono::milliseconds delay, uint64_t count) {
+  std::lock_guard<std::mutex> l(mu_);
+  sync_delay_ = delay;
+  sync_delays_left_ = count;
+}
+
 void FaultInjectionEnv::SetPathFilter(std::string substring) {
   std::lock_guard<std::mutex> l(mu_);
   path_filter_ = std::move(substring);
@@ -101,23 +111,20 @@ Status FaultInjectionEnv::ConfigureFromSpec(std::string_view spec) {
     std::string value;
   };
   std::vector<Parsed> items;
-  while (!spec.empty()) {
-    size_t comma = spec.find(',');
-    std::string_view item = spec.substr(0, comma);
-    spec = comma == std::string_view::npos ? std::string_view() : spec.substr(comma + 1);
-    if (item.empty()) continue;
-    size_t eq = item.find('=');
-    if (eq == std::string_view::npos) {
+  KeyValueReader reader(spec, ',');
+  while (auto item = reader.Next()) {
+    if (!item->has_value) {
       return Status::InvalidArgument("failpoint spec: expected key=value, got '" +
-                                     std::string(item) + "'");
+                                     std::string(item->key) + "'");
     }
-    items.push_back({std::string(item.substr(0, eq)), std::string(item.substr(eq + 1))});
+    items.push_back({std::string(item->key), std::string(item->value)});
   }
   // Validate everything before applying anything.
   for (const auto& it : items) {
     if (it.key == "path_contains") continue;
     if (it.key != "sync_eio_after" && it.key != "enospc_after_bytes" &&
-        it.key != "short_write_after_bytes" && it.key != "syncdir_eio_after") {
+        it.key != "short_write_after_bytes" && it.key != "syncdir_eio_after" &&
+        it.key != "sync_delay_ms" && it.key != "sync_delay_count") {
       return Status::InvalidArgument("failpoint spec: unknown key '" + it.key + "'");
     }
     uint64_t v;
@@ -126,6 +133,8 @@ Status FaultInjectionEnv::ConfigureFromSpec(std::string_view spec) {
       return Status::InvalidArgument("failpoint spec: bad number for " + it.key);
     }
   }
+  std::optional<uint64_t> delay_ms;
+  uint64_t delay_count = UINT64_MAX;
   for (const auto& it : items) {
     uint64_t v = 0;
     std::from_chars(it.value.data(), it.value.data() + it.value.size(), v);
@@ -133,8 +142,11 @@ Status FaultInjectionEnv::ConfigureFromSpec(std::string_view spec) {
     if (it.key == "enospc_after_bytes") FailAppendAfterBytes(v, false);
     if (it.key == "short_write_after_bytes") FailAppendAfterBytes(v, true);
     if (it.key == "syncdir_eio_after") FailSyncDirAfter(v);
+    if (it.key == "sync_delay_ms") delay_ms = v;
+    if (it.key == "sync_delay_count") delay_count = v;
     if (it.key == "path_contains") SetPathFilter(it.value);
   }
+  if (delay_ms) DelaySync(std::chrono::milliseconds(*delay_ms), delay_count);
   return Status::OK();
 }
 
@@ -178,11 +190,20 @@ Status FaultInjectionEnv::BeforeAppend(const std::string& path, uint64_t pos, st
 }
 
 Status FaultInjectionEnv::BeforeSync(const std::string& path) {
-  std::lock_guard<std::mutex> l(mu_);
-  STEMEDB_RETURN_IF_ERROR(CheckActive(path + ": fdatasync"));
-  if (Applies(path) && sync_calls_++ >= sync_eio_after_) {
-    return Status::FromErrno(path + ": fdatasync (injected)", EIO);
+  std::chrono::milliseconds delay{0};
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    STEMEDB_RETURN_IF_ERROR(CheckActive(path + ": fdatasync"));
+    if (Applies(path) && sync_calls_++ >= sync_eio_after_) {
+      return Status::FromErrno(path + ": fdatasync (injected)", EIO);
+    }
+    if (Applies(path) && sync_delays_left_ > 0) {
+      delay = sync_delay_;
+      if (sync_delays_left_ != UINT64_MAX) sync_delays_left_--;
+    }
   }
+  // Outside the lock: a slow disk delays this sync, not every other call.
+  if (delay.count() > 0) std::this_thread::sleep_for(delay);
   return Status::OK();
 }
 
@@ -359,6 +380,8 @@ void FaultInjectionEnv::Reset() {
   path_filter_.clear();
   sync_eio_after_ = syncdir_eio_after_ = enospc_after_bytes_ = UINT64_MAX;
   short_write_ = false;
+  sync_delay_ = std::chrono::milliseconds(0);
+  sync_delays_left_ = 0;
   sync_calls_ = syncdir_calls_ = syncs_ok_ = appended_ = 0;
   files_.clear();
   unsynced_entries_.clear();

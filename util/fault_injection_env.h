@@ -11,6 +11,9 @@
 //                               short_write, the part up to n is written
 //                               first (a short write, as write(2) can do).
 //   FailSyncDirAfter(n)         SyncDir calls number n+1, ... fail with EIO.
+//   DelaySync(d, n)             the next n WritableFile::Sync calls (default:
+//                               every one) sleep d first (a slow disk: fsync
+//                               latency without an error), then syncs are fast.
 //   SetPathFilter(s)            faults apply only to paths containing s
 //                               (power-loss tracking applies to every path).
 //
@@ -39,13 +42,15 @@
 //
 // ConfigureFromSpec parses "key=value[,key=value...]" with the keys
 // sync_eio_after, enospc_after_bytes, short_write_after_bytes,
-// syncdir_eio_after and path_contains, e.g. "sync_eio_after=5". The server
+// syncdir_eio_after, sync_delay_ms (with sync_delay_count) and path_contains,
+// e.g. "sync_eio_after=5" or "sync_delay_ms=150,sync_delay_count=40". The server
 // uses it for STEMEDB_FAILPOINT when built with STEMEDB_FAILPOINTS.
 //
 // Thread-safety: safe for concurrent use, like every Env (one mutex: this is
 // a test tool). Not owned: the target must outlive this Env.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -67,6 +72,7 @@ class FaultInjectionEnv : public EnvWrapper {
   void FailSyncAfter(uint64_t n);
   void FailAppendAfterBytes(uint64_t n, bool short_write);
   void FailSyncDirAfter(uint64_t n);
+  void DelaySync(std::chrono::milliseconds delay, uint64_t count = UINT64_MAX);
   void SetPathFilter(std::string substring);
   // Parses a spec as described above and applies it. InvalidArgument for an
   // unknown key or a bad number; nothing is applied then.
@@ -112,6 +118,8 @@ class FaultInjectionEnv : public EnvWrapper {
   std::string path_filter_;
   uint64_t sync_eio_after_ = UINT64_MAX;
   uint64_t syncdir_eio_after_ = UINT64_MAX;
+  std::chrono::milliseconds sync_delay_{0};
+  uint64_t sync_delays_left_ = 0;
   uint64_t enospc_after_bytes_ = UINT64_MAX;
   bool short_write_ = false;
   uint64_t sync_calls_ = 0;

@@ -161,20 +161,27 @@ export function serverMetrics() {
   const names = new Set([...src.matchAll(/"(stemedb_[a-z0-9_]+)"/g)].map((m) => m[1]));
   const histograms = [
     ...src.matchAll(/FamilyDoc\s+\w+\{"(stemedb_[a-z0-9_]+)",\s*"histogram"/g),
-    ...src.matchAll(/BuildHistogram\(\)\s*\.Name\("(stemedb_[a-z0-9_]+)"\)/g),
+    ...src.matchAll(/NewFamily<Histogram>\(\s*registry_,\s*"(stemedb_[a-z0-9_]+)"/g),
   ].map((m) => m[1]);
   for (const h of histograms) for (const s of ["_bucket", "_sum", "_count"]) names.add(h + s);
   if (names.size < 15 || histograms.length < 2) fail(`api/metrics.cc: parsed only ${names.size} metric names`);
   return names;
 }
 
-// The server's routes (api/router.cc): {verb, path, access}.
+// The server's routes (api/router.cc): {verb, path, access}. The table's
+// entries are designated initializers; each starts at `.method = V::...`, and
+// its .path and .access must come before the next entry starts.
 export function serverRoutes() {
-  const routes = [...readRepo("api/router.cc").matchAll(/\{\s*V::(\w+),\s*"([^"]+)",\s*Access::k(\w+)/g)].map((m) => ({
-    verb: m[1].replace(/_$/, "").toUpperCase(),
-    path: m[2],
-    access: m[3],
-  }));
+  const src = readRepo("api/router.cc");
+  const table = src.slice(src.indexOf("Router::Routes() {"));
+  const entries = table.split(/\.method\s*=\s*V::/).slice(1);
+  const routes = entries.map((e) => {
+    const verb = /^(\w+)/.exec(e);
+    const path = /\.path\s*=\s*"([^"]+)"/.exec(e);
+    const access = /\.access\s*=\s*Access::k(\w+)/.exec(e);
+    if (!verb || !path || !access) fail(`api/router.cc: a route entry without .path or .access: ${e.slice(0, 80)}`);
+    return { verb: verb[1].replace(/_$/, "").toUpperCase(), path: path[1], access: access[1] };
+  });
   if (routes.length < 10 || !routes.some((r) => r.path.startsWith("/v1/admin/"))) fail(`api/router.cc: parsed only ${routes.length} routes`);
   return routes;
 }
@@ -268,9 +275,11 @@ async function schemaCheck(objs, label) {
 // that is the "unknown field" check the JSON-schema validators above skip.
 // (Kinds with a vendored CRD schema are closed in schemaCheck instead.)
 function unknownFieldCheck(sets) {
-  const dir = path.join(here, ".generated");
+  // One directory per run: several build trees may validate one checkout at
+  // once. Inside tests/k3s, so tsc finds node_modules.
+  const dir = path.join(here, ".generated", String(process.pid));
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir);
+  fs.mkdirSync(dir, { recursive: true });
   const files = [];
   const versions = Object.keys(SCHEMAS);
   for (const [label, objs] of Object.entries(sets)) {
@@ -304,6 +313,8 @@ function unknownFieldCheck(sets) {
       .split("\n")
       .filter((l) => /error TS/.test(l))
       .map((l) => `unknown field or wrong type: ${l.replace(dir + "/", "")}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -461,6 +472,28 @@ function checkAlerts(objs, err, ctx, svc, sm) {
   }
   for (const m of ruleMetricNames([pr])) if (!ctx.metrics.has(m)) err(`PrometheusRule uses ${m}, which is not a metric the server exports (api/metrics.cc)`);
   return true;
+}
+
+// The Grafana dashboard ConfigMap (k3s/monitoring, one source file): loaded
+// by Grafana's sidecar through its label, valid JSON, and every stemedb_*
+// series a panel queries is one the server exports. (tests/observability
+// evaluates each query against a real Prometheus.)
+export const dashboardOf = (objs) => find(objs, "ConfigMap", "stemedb-grafana-dashboard");
+function checkDashboard(objs, err, ctx) {
+  const cm = dashboardOf(objs);
+  if (!cm) return err("ConfigMap stemedb-grafana-dashboard (the Grafana dashboard) missing");
+  if (cm.metadata.labels?.grafana_dashboard !== "1") err('dashboard ConfigMap needs the label grafana_dashboard: "1" (Grafana sidecar)');
+  const files = Object.keys(cm.data || {});
+  if (files.length !== 1 || !files[0].endsWith(".json")) return err("dashboard ConfigMap must hold exactly one .json file");
+  let dash;
+  try {
+    dash = JSON.parse(cm.data[files[0]]);
+  } catch (e) {
+    return err(`dashboard ${files[0]} is not JSON: ${e.message}`);
+  }
+  const exprs = (dash.panels || []).flatMap((p) => (p.targets || []).map((t) => String(t.expr)));
+  if (exprs.length < 10) err(`dashboard has only ${exprs.length} queries`);
+  for (const e of exprs) for (const m of e.matchAll(/\b(stemedb_[a-z0-9_]+)/g)) if (!ctx.metrics.has(m[1])) err(`dashboard queries ${m[1]}, which is not a metric the server exports (api/metrics.cc)`);
 }
 
 export function ruleMetricNames(objs) {
@@ -723,6 +756,7 @@ export function checkPolicies(env, label, ctx) {
   if (c.envFrom?.length) err("Deployment must not use envFrom (every variable explicit and checked)");
 
   if (!checkAlerts(objs, err, ctx, svc, sm) && !isDev) err("PrometheusRule missing");
+  checkDashboard(objs, err, ctx);
 
   if (isDev) for (const k of ["Ingress", "Middleware", "ExternalSecret", "ServiceMonitor", "PrometheusRule"]) if (find(objs, k)) err(`dev must not need ${k} (no such controller on a plain k3s)`);
   return errors;
@@ -868,6 +902,10 @@ const BREAKS = [
   ["crash-loop alert after 30m", (e) => (alertRules(e).find((r) => /CrashLoopBackOff/.test(r.expr)).for = "30m"), "too slow"],
   ["no relative disk alert", (e) => dropAlerts(e, /kubelet_volume_stats_capacity_bytes/), "volume low relative to its size"],
   ["no never-succeeded backup alert", (e) => dropAlerts(e, /absent\(\s*kube_cronjob/), "no successful backup yet"],
+  // dashboard
+  ["no dashboard ConfigMap", (e) => (e.app = e.app.filter((o) => o !== dashboardOf(e.app))), "Grafana dashboard) missing"],
+  ["dashboard without the sidecar label", (e) => delete dashboardOf(e.app).metadata.labels.grafana_dashboard, "grafana_dashboard"],
+  ["dashboard on an unknown metric", (e) => (dashboardOf(e.app).data["stemedb-dashboard.json"] = dashboardOf(e.app).data["stemedb-dashboard.json"].replace("stemedb_wal_fsync_latency_seconds_bucket", "stemedb_wal_fsync_seconds_bucket")), "stemedb_wal_fsync_seconds_bucket"],
 ];
 
 async function selfTest(prod, ctx, dockerfile) {
@@ -954,7 +992,9 @@ async function main() {
     console.log(`self-test: ${r.caught}/${r.total} deliberate breaks caught`);
     selfFailed = r.total - r.caught;
   }
-  fs.rmSync(path.join(here, ".generated"), { recursive: true, force: true });
+  try {
+    fs.rmdirSync(path.join(here, ".generated"));  // only if no other run still uses it
+  } catch {}
   const failed = errors.length + selfFailed;
   console.log(`${failed ? 0 : 1} passed, ${failed ? 1 : 0} failed`);
   process.exit(failed ? 1 : 0);

@@ -88,6 +88,9 @@ TEST(FaultInjectionEnvTest, ConfigureFromSpec) {
   EXPECT_TRUE(env.ConfigureFromSpec("sync_eio_after=5").ok());
   EXPECT_TRUE(env.ConfigureFromSpec("enospc_after_bytes=100000,path_contains=.wal").ok());
   EXPECT_TRUE(env.ConfigureFromSpec("short_write_after_bytes=7,syncdir_eio_after=0").ok());
+  EXPECT_TRUE(env.ConfigureFromSpec("sync_delay_ms=1,path_contains=.wal").ok());
+  EXPECT_TRUE(env.ConfigureFromSpec("sync_delay_count=3,sync_delay_ms=1").ok());
+  EXPECT_EQ(Status::Code::kInvalidArgument, env.ConfigureFromSpec("sync_delay_ms=slow").code());
   EXPECT_EQ(Status::Code::kInvalidArgument, env.ConfigureFromSpec("bogus=1").code());
   EXPECT_EQ(Status::Code::kInvalidArgument, env.ConfigureFromSpec("sync_eio_after").code());
   EXPECT_EQ(Status::Code::kInvalidArgument, env.ConfigureFromSpec("sync_eio_after=x").code());
