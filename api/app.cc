@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "api/disk_monitor.h"
+#include "api/error_reply.h"
 #include "api/metrics.h"
 #include "api/request_log.h"
 #include "api/router.h"
@@ -18,6 +19,7 @@
 #include "auth/rate_limiter.h"
 #include "auth/usage_meter.h"
 #include "backup/restore.h"
+#include "backup/wal_archiver.h"
 #include "engine/store_identity.h"
 #include "util/logging.h"
 #include "util/time_format.h"
@@ -59,9 +61,8 @@ class BootHandler final : public Handler {
       res.body() = metrics_->Render();
     } else {
       if (target == "/v1/ready") meta->route = "/v1/ready";
-      res = TransportError(http::status::service_unavailable, "unavailable",
-                           "the server is starting (WAL replay in progress)", req.version(),
-                           req.keep_alive());
+      res = ErrorResponse(Unavailable("the server is starting (WAL replay in progress)"),
+                          req.version(), req.keep_alive());
     }
     res.prepare_payload();
     reply(std::move(res));
@@ -77,7 +78,7 @@ class BootHandler final : public Handler {
 class App::Impl {
  public:
   Impl(App* app, ServerConfig config) : app_(app), config_(std::move(config)) {}
-  // Every path out of Run() after the server started goes through Shutdown();
+  // Every path out of Run() after the store opened goes through Shutdown();
   // this only makes sure no server thread outlives the members below it.
   ~Impl() {
     if (server_) server_->Stop();
@@ -86,10 +87,24 @@ class App::Impl {
   int Run();
 
  private:
+  // The startup steps, in order (see app.h). Each returns the one line a
+  // refused start prints.
+  Status Start();
+  Status PrepareStore();
+  Status ArmFailpoints();
+  Status StartServing();
+  void StartDiskMonitor();
+  Status OpenStore();
+  Status FinishRestore();
+  Status StartArchiver();
+  Status OpenAuth();
+  Status AuditOverrides();
+  Status EnsureRoot();
+  void InstallRouter();
+
   bool Ready() const {
     return replay_done_.load() && db_ != nullptr && db_->writable() && !shutting_down_.load();
   }
-  Status PrepareStore();
   std::string RestoredMarkerPath() const {
     return config_.db_dir + "/" + std::string(backup::kRestoredMarkerName);
   }
@@ -113,15 +128,13 @@ class App::Impl {
   std::atomic<bool> replay_done_{false};
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<engine::Database> db_;
+  // Continuous WAL archiving (STEMEDB_ARCHIVE_REMOTE); stopped before db_ closes.
+  std::unique_ptr<backup::WalArchiver> archiver_;
   engine::IdentityPlan identity_;  // set before the store is opened
   std::unique_ptr<engine::StoreIdentity> store_identity_;
   // The RESTORED marker of a DB dir fresh from `stemectl restore`, if any.
   std::optional<backup::RestoredMarker> restored_;
-  std::unique_ptr<auth::AuditLog> audit_;
-  std::unique_ptr<auth::KeyStore> keys_;
-  std::unique_ptr<auth::AgentRegistry> agents_;
-  std::unique_ptr<auth::UsageMeter> meter_;
-  std::unique_ptr<auth::RateLimiter> limiter_;
+  AuthServices auth_;
   std::shared_ptr<Handler> router_;
 };
 
@@ -178,6 +191,10 @@ void App::Impl::Housekeeping() {
   bool reported_failure = false;
   while (!WaitForStop(std::chrono::seconds(1))) {
     metrics_->SetReady(Ready());
+    if (archiver_) {
+      const backup::WalArchiverStats a = archiver_->stats();
+      metrics_->SetWalArchive(a.archived_lsn, a.lag_seconds, a.lag_bytes, a.failures);
+    }
     if (!db_->writable() && !reported_failure) {
       reported_failure = true;
       log::Error("WAL fail-stopped: writes refused until restart",
@@ -185,7 +202,7 @@ void App::Impl::Housekeeping() {
     }
     if (std::chrono::steady_clock::now() >= next_flush) {
       next_flush += config_.usage_flush_interval;
-      Status s = meter_->Flush();
+      Status s = auth_.meter->Flush();
       if (!s.ok()) log::Warn("usage flush failed", {{"error", s.ToString()}});
     }
   }
@@ -212,12 +229,10 @@ Status App::Impl::PrepareStore() {
     if (!marker) return Status::Corruption(restored_path + ": " + marker.error().message());
     restored_ = std::move(*marker);
   }
-  engine::StoreLayout layout{config_.data_dir, config_.wal_dir, config_.db_dir, std::nullopt};
+  engine::StoreLayout layout = StoreLayoutFrom(config_);
   if (restored_) layout.restored_snapshot_lsn = Lsn(restored_->snapshot_lsn);
-  store_identity_ = std::make_unique<engine::StoreIdentity>(
-      env_, layout,
-      engine::IdentityOverrides{config_.accept_new_store, config_.accept_store_mismatch,
-                                config_.accept_wal_loss});
+  store_identity_ =
+      std::make_unique<engine::StoreIdentity>(env_, layout, IdentityOverridesFrom(config_));
   const engine::StoreIdentity& identity = *store_identity_;
   if (env_->FileExists(LockPath(config_))) {
     auto lock = LockDataDirectory(env_, config_);
@@ -255,38 +270,56 @@ Status App::Impl::PrepareStore() {
 }
 
 int App::Impl::Run() {
+  if (Status s = Start(); !s.ok()) {
+    const int rc = Fail(s.message());
+    // Once the store is open, a failed start closes it as a stop does.
+    return db_ != nullptr ? Shutdown(rc) : rc;
+  }
+  Housekeeping();  // returns once a stop was requested
+  return Shutdown(0);
+}
+
+Status App::Impl::Start() {
   // 1-3: configuration only.
-  if (Status s = CheckConfig(config_); !s.ok()) return Fail(s.message());
+  STEMEDB_RETURN_IF_ERROR(CheckConfig(config_));
   // 4a before anything is created: a fresh volume on a non-loopback bind
   // with no root key is refused with nothing written (not even directories).
-  if (Status s = CheckRootKeyBeforeOpen(env_, config_); !s.ok()) return Fail(s.message());
-  if (Status s = PrepareStore(); !s.ok()) return Fail(s.message());
+  STEMEDB_RETURN_IF_ERROR(CheckRootKeyBeforeOpen(env_, config_));
+  STEMEDB_RETURN_IF_ERROR(PrepareStore());
+  STEMEDB_RETURN_IF_ERROR(ArmFailpoints());
+  STEMEDB_RETURN_IF_ERROR(StartServing());
+  StartDiskMonitor();
+  STEMEDB_RETURN_IF_ERROR(OpenStore());
+  STEMEDB_RETURN_IF_ERROR(StartArchiver());
+  STEMEDB_RETURN_IF_ERROR(OpenAuth());
+  STEMEDB_RETURN_IF_ERROR(AuditOverrides());
+  STEMEDB_RETURN_IF_ERROR(EnsureRoot());
+  InstallRouter();
+  return Status::OK();
+}
 
+// Test builds only: STEMEDB_FAILPOINT wraps the WAL's Env in a
+// FaultInjectionEnv (docs/configuration.md).
+Status App::Impl::ArmFailpoints() {
 #ifdef STEMEDB_FAILPOINTS
-  if (const char* spec = std::getenv("STEMEDB_FAILPOINT"); spec != nullptr && *spec != '\0') {
-    fault_env_ = std::make_unique<FaultInjectionEnv>(Env::Default());
-    if (Status s = fault_env_->ConfigureFromSpec(spec); !s.ok()) {
-      return Fail("STEMEDB_FAILPOINT: " + s.message());
-    }
-    wal_env_ = fault_env_.get();
-    log::Warn("failpoints armed (test build)", {{"spec", spec}});
+  const char* spec = std::getenv("STEMEDB_FAILPOINT");
+  if (spec == nullptr || *spec == '\0') return Status::OK();
+  fault_env_ = std::make_unique<FaultInjectionEnv>(Env::Default());
+  if (Status s = fault_env_->ConfigureFromSpec(spec); !s.ok()) {
+    return Status::InvalidArgument("STEMEDB_FAILPOINT: " + s.message());
   }
+  wal_env_ = fault_env_.get();
+  log::Warn("failpoints armed (test build)", {{"spec", spec}});
 #endif
+  return Status::OK();
+}
 
-  // Bind before replay: probes and clients get answers while it runs.
+// Binds before replay, so probes and clients get answers while it runs: the
+// boot handler serves health and metrics and answers 503 to the rest.
+Status App::Impl::StartServing() {
   metrics_ = std::make_unique<Metrics>();
-  ServerOptions so;
-  so.host = config_.bind_host;
-  so.port = config_.bind_port;
-  so.io_threads = config_.io_threads;
-  so.max_connections = config_.max_connections;
-  so.transport.max_body_bytes = config_.max_body_bytes;
-  so.transport.header_timeout = config_.header_timeout;
-  so.transport.body_timeout = config_.body_timeout;
-  so.tls_cert_path = config_.tls_cert_path;
-  so.tls_key_path = config_.tls_key_path;
-  server_ = std::make_unique<Server>(so, metrics_.get());
-  if (Status s = server_->Listen(); !s.ok()) return Fail(s.message());
+  server_ = std::make_unique<Server>(ServerOptionsFrom(config_), metrics_.get());
+  STEMEDB_RETURN_IF_ERROR(server_->Listen());
   Metrics* metrics = metrics_.get();
   server_->set_observer([metrics](const CompletedRequest& r) {
     metrics->ObserveRequest(r.meta->route, r.method, r.status, r.duration);
@@ -302,79 +335,72 @@ int App::Impl::Run() {
   log::Info("listening", {{"addr", config_.bind_host + ":" + std::to_string(server_->port())},
                           {"tls", config_.tls_enabled() ? "on" : "off"},
                           {"config", config_.Describe()}});
+  return Status::OK();
+}
 
-  disk_ = std::make_unique<DiskMonitor>(
-      env_, std::vector<DiskMonitor::Volume>{{"wal", config_.wal_dir}, {"db", config_.db_dir}},
-      config_.min_free_bytes, metrics_.get());
+void App::Impl::StartDiskMonitor() {
+  disk_ = std::make_unique<DiskMonitor>(env_, DiskVolumesFrom(config_), config_.min_free_bytes,
+                                        metrics_.get());
   disk_->Start();
+}
 
-  // Replay (guard 7: a corrupt sealed segment is Corruption naming the file).
-  engine::DatabaseOptions dbo;
-  dbo.db_dir = config_.db_dir;
-  dbo.wal.dir = config_.wal_dir;
-  dbo.wal.sync_policy = config_.wal_sync;
-  dbo.wal.sync_interval = config_.wal_sync_interval;
-  dbo.wal.segment_bytes = config_.wal_segment_bytes;
-  dbo.wal.env = wal_env_;
-  dbo.wal.probe = metrics_->wal_probe();
-  // A lone durable write is written, synced and applied on its I/O thread
-  // (no handoff to the WAL writer and apply threads); under load, and on a
-  // disk whose fdatasync is slow, the writer thread takes over by itself.
-  // It notices load by records piling up behind an inline commit, which
-  // needs a second I/O thread: a single one committing inline could never
-  // read the requests its sockets hold meanwhile (measured: 8k/s instead of
-  // 34k/s at 64 connections with STEMEDB_IO_THREADS=1), so then it is off.
-  dbo.wal.inline_commit = config_.io_threads >= 2;
-  engine::StoreIdentity::ApplyTo(identity_, &dbo);
+// Replay (guard 7: a corrupt sealed segment is Corruption naming the file),
+// then the store's marker in the data root.
+Status App::Impl::OpenStore() {
+  engine::DatabaseOptions options = DatabaseOptionsFrom(config_);
+  options.wal.env = wal_env_;
+  options.wal.probe = metrics_->wal_probe();
+  engine::StoreIdentity::ApplyTo(identity_, &options);
   auto started = std::chrono::steady_clock::now();
-  auto db = engine::Database::Open(dbo, &progress_);
-  if (!db) {
-    server_->Stop();
-    return Fail("cannot open the store: " + db.error().ToString());
-  }
+  auto db = engine::Database::Open(options, &progress_);
+  if (!db) return Status::Failed("cannot open the store: " + db.error().ToString());
   db_ = std::move(*db);
   if (Status s = store_identity_->WriteRootMarker(identity_); !s.ok()) {
-    return Shutdown(Fail("cannot write the store marker in STEMEDB_DATA_DIR: " + s.ToString()));
+    return Status::Failed("cannot write the store marker in STEMEDB_DATA_DIR: " + s.ToString());
   }
-  if (restored_) {
-    // The WAL is attached now: from here on an empty WAL dir is a lost WAL,
-    // not a fresh restore (engine/FORMAT.md §6 "Restore").
-    log::Info("opened a restored store", {{"backup", restored_->backup},
-                                          {"sha256", restored_->sha256},
-                                          {"snapshot_lsn", std::to_string(restored_->snapshot_lsn)},
-                                          {"restored_at", restored_->restored_at}});
-    Status s = env_->RemoveFile(RestoredMarkerPath());
-    if (s.ok()) s = env_->SyncDir(config_.db_dir);
-    if (!s.ok()) {
-      return Shutdown(Fail("cannot remove " + RestoredMarkerPath() + ": " + s.ToString()));
-    }
-  }
+  STEMEDB_RETURN_IF_ERROR(FinishRestore());
   double replay = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_->SetReplaySeconds(replay);
   log::Info("store open", {{"store_id", identity_.store_id},
                            {"applied_lsn", std::to_string(db_->applied_lsn().value())},
                            {"replayed", std::to_string(progress_.records_replayed.load())},
                            {"seconds", std::to_string(replay)}});
+  return Status::OK();
+}
 
-  audit_ = std::make_unique<auth::AuditLog>(db_.get());
-  keys_ = std::make_unique<auth::KeyStore>(db_.get(), audit_.get());
-  agents_ = std::make_unique<auth::AgentRegistry>(db_.get(), audit_.get());
-  meter_ = std::make_unique<auth::UsageMeter>(db_.get(), config_.meter_enabled);
-  keys_->SetUsageMeter(meter_.get());  // key listings show last_used_at
-  limiter_ = std::make_unique<auth::RateLimiter>(config_.rate_limit_spec);
-  struct Loader {
-    const char* what;
-    std::function<Status()> load;
-  };
-  for (const Loader& l : {Loader{"audit log", [this] { return audit_->Load(); }},
-                          Loader{"key store", [this] { return keys_->Load(); }},
-                          Loader{"agent registry", [this] { return agents_->Load(); }},
-                          Loader{"usage meter", [this] { return meter_->Load(); }}}) {
-    if (Status s = l.load(); !s.ok()) {
-      return Shutdown(Fail(std::string("cannot load the ") + l.what + ": " + s.ToString()));
-    }
-  }
-  // Every identity override is on record with the store it let open.
+// The WAL is attached now: from here on an empty WAL dir is a lost WAL, not
+// a fresh restore (engine/FORMAT.md §6 "Restore"), so the RESTORED marker goes.
+Status App::Impl::FinishRestore() {
+  if (!restored_) return Status::OK();
+  log::Info("opened a restored store", {{"backup", restored_->backup},
+                                        {"sha256", restored_->sha256},
+                                        {"snapshot_lsn", std::to_string(restored_->snapshot_lsn)},
+                                        {"restored_at", restored_->restored_at}});
+  Status s = env_->RemoveFile(RestoredMarkerPath());
+  if (s.ok()) s = env_->SyncDir(config_.db_dir);
+  if (!s.ok()) return Status::Failed("cannot remove " + RestoredMarkerPath() + ": " + s.ToString());
+  return Status::OK();
+}
+
+// Continuous WAL archiving, when STEMEDB_ARCHIVE_REMOTE is set
+// (backup/wal_archiver.h); Shutdown() stops it before the store closes.
+Status App::Impl::StartArchiver() {
+  if (config_.archive_remote.empty()) return Status::OK();
+  backup::WalArchiverOptions archive = WalArchiverOptionsFrom(config_);
+  archive.env = wal_env_;
+  archiver_ = std::make_unique<backup::WalArchiver>(db_->wal(), std::move(archive));
+  return archiver_->Start();
+}
+
+Status App::Impl::OpenAuth() {
+  auto opened = OpenAuthServices(db_.get(), config_);
+  if (!opened) return opened.error();
+  auth_ = std::move(*opened);
+  return Status::OK();
+}
+
+// Every identity override is on record with the store it let open.
+Status App::Impl::AuditOverrides() {
   for (const std::string& o : identity_.overrides) {
     auth::AuditRecord record;
     record.time_us = UnixMicrosNow();
@@ -383,12 +409,17 @@ int App::Impl::Run() {
     record.target = identity_.store_id;
     record.detail = o;
     engine::SystemEntry entry;
-    entry.writes.push_back(audit_->MakeAuditWrite(std::move(record)));
+    entry.writes.push_back(auth_.audit->MakeAuditWrite(std::move(record)));
     auto done = db_->Submit(std::move(entry));
-    if (!done) return Shutdown(Fail("cannot audit the store override: " + done.error().ToString()));
+    if (!done) return Status::Failed("cannot audit the store override: " + done.error().ToString());
   }
-  auto root = EnsureRootKey(env_, config_, keys_.get(), UnixMicrosNow());
-  if (!root) return Shutdown(Fail(root.error().message()));
+  return Status::OK();
+}
+
+// Guard 4 after open, and the root key (api/startup_guards.h).
+Status App::Impl::EnsureRoot() {
+  auto root = EnsureRootKey(env_, config_, auth_.keys.get(), UnixMicrosNow());
+  if (!root) return root.error();
   if (root->generated) {
     log::Warn("generated a root API key (loopback only); read it from the file",
               {{"path", root->key_file}});
@@ -397,32 +428,21 @@ int App::Impl::Run() {
   } else if (root->seeded_from_config) {
     log::Info("seeded the root API key from STEMEDB_ROOT_API_KEY");
   }
+  return Status::OK();
+}
 
-  Services services;
-  services.config = &config_;
-  services.db = db_.get();
-  services.keys = keys_.get();
-  services.agents = agents_.get();
-  services.audit = audit_.get();
-  services.limiter = limiter_.get();
-  services.meter = meter_.get();
-  services.metrics = metrics_.get();
-  services.disk = disk_.get();
+// Replaces the boot handler: from here on every route is served.
+void App::Impl::InstallRouter() {
+  Services services = MakeServices(&config_, db_.get(), auth_, metrics_.get(), disk_.get());
   services.ready = [this] { return Ready(); };
   services.serving = [this] { return !shutting_down_.load(); };
   services.live = [this] { return db_->writable() || db_->failure().IsNoSpace(); };
   services.health_json = [this] { return HealthJson(); };
-  services.data_dir = config_.data_dir;
-  services.wal_dir = config_.wal_dir;
-  services.db_dir = config_.db_dir;
   router_ = std::make_shared<Router>(std::move(services));
   server_->set_handler(router_);
   replay_done_.store(true);
   metrics_->SetReady(Ready());
   log::Info("ready", {{"port", std::to_string(server_->port())}});
-
-  Housekeeping();  // returns once a stop was requested
-  return Shutdown(0);
 }
 
 int App::Impl::Shutdown(int code) {
@@ -437,11 +457,13 @@ int App::Impl::Shutdown(int code) {
   // (a backup reads the database) and the I/O threads: once it returns, no
   // thread of the Server is left to use what is closed below.
   if (!server_->Shutdown(config_.drain_timeout) && rc == 0) rc = 2;
-  if (meter_) {
-    Status s = meter_->Flush();
+  if (auth_.meter) {
+    Status s = auth_.meter->Flush();
     if (!s.ok()) log::Warn("final usage flush failed", {{"error", s.ToString()}});
   }
   if (disk_) disk_->Stop();
+  // Its last pass seals and ships what is left while the WAL is still open.
+  if (archiver_) archiver_->Stop();
   if (db_) {
     Status s = db_->Close();
     if (!s.ok()) {

@@ -1,21 +1,33 @@
 // App: the composition root of `stemedb`. Owns every long-lived object and
-// opens them in an order that keeps the startup guards' promises (api/startup_guards.h):
+// opens them in an order that keeps the startup guards' promises
+// (api/startup_guards.h). App::Impl::Start() runs these steps, each a
+// function of its own in app.cc; every module's options come from the
+// config through its *OptionsFrom builder (api/config.h):
 //
-//   1. guards 1-3 (config only; nothing touched)
-//   2. guard 6: data/WAL/DB directories exist and are writable
-//   3. guard 5: exclusive lock on $DATA_DIR/LOCK
-//   4. guard 4 (fresh volume, non-loopback, no root key): refuse
-//   5. bind the port and start serving with the boot handler:
-//        /v1/health -> 200 {"status":"replaying","progress":{...}}
-//        /metrics   -> metrics; everything else -> 503 + Retry-After
-//   6. disk monitor; engine::Database::Open (replay; guard 7 = Corruption)
-//   7. audit log, key store, agent registry, usage meter; guard 4 + root key
-//   8. install the Router; the usage flusher runs every flush interval
-//   9. wait for SIGTERM/SIGINT (see main.cc: signals are blocked in every
-//      thread and taken by a sigwait thread), then drain: stop accepting,
-//      finish requests in flight within the drain timeout, cancel and join
-//      the streaming producers (api/stream_jobs.h) and the I/O threads,
-//      flush usage, close the database, release the lock.
+//   CheckConfig             guards 1-3 (config only; nothing touched)
+//   CheckRootKeyBeforeOpen  guard 4 on a fresh volume: refuse, nothing written
+//   PrepareStore            no interrupted restore; store identity (guard 8);
+//                           directories (guard 6); lock on $DATA_DIR/LOCK (5)
+//   ArmFailpoints           test builds only: STEMEDB_FAILPOINT
+//   StartServing            bind the port and serve with the boot handler:
+//                             /v1/health -> 200 {"status":"replaying","progress":{...}}
+//                             /metrics   -> metrics; everything else -> 503 + Retry-After
+//   StartDiskMonitor        free space on the WAL and DB volumes
+//   OpenStore               engine::Database::Open (replay; guard 7 =
+//                           Corruption), store marker, end of a restore
+//   StartArchiver           continuous WAL archiving, if STEMEDB_ARCHIVE_REMOTE
+//   OpenAuth                audit log, key store, agent registry, usage
+//                           meter, rate limiter (api/services.h)
+//   AuditOverrides          every STEMEDB_ACCEPT_* used is audited
+//   EnsureRoot              guard 4 after open; seed or generate the root key
+//   InstallRouter           the Router replaces the boot handler: ready
+//
+// Then Housekeeping() until SIGTERM/SIGINT (see main.cc: signals are blocked
+// in every thread and taken by a sigwait thread): readiness, WAL fail-stop
+// log line, usage flush every flush interval. Shutdown() drains: stop
+// accepting, finish requests in flight within the drain timeout, cancel and
+// join the streaming producers (api/stream_jobs.h) and the I/O threads,
+// flush usage, close the database, release the lock.
 //
 // Exit codes: 0 after a clean shutdown, 1 for any guard or startup failure
 // (one line "stemedb: <reason>" on stderr), 2 if the drain timed out or the

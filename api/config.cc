@@ -8,63 +8,14 @@
 #include <sstream>
 #include <thread>
 
+#include "api/server.h"
+
 extern char** environ;
 
 namespace stemedb::api {
 namespace po = boost::program_options;
 
 namespace {
-
-// One row per setting: the single table behind --help, env lookup, unknown
-// variable suggestions and docs/configuration.md (kept in sync by a test).
-struct VarSpec {
-  const char* env;
-  const char* def;  // "" = no default
-  const char* help;
-};
-
-const VarSpec kVars[] = {
-    {"STEMEDB_BIND_ADDR", "127.0.0.1:18180", "listen address host:port"},
-    {"STEMEDB_DATA_DIR", "./stemedb-data", "data root; WAL and DB default below it"},
-    {"STEMEDB_WAL_DIR", "", "WAL directory (default $DATA_DIR/wal)"},
-    {"STEMEDB_DB_DIR", "", "RocksDB directory (default $DATA_DIR/db)"},
-    {"STEMEDB_WAL_SYNC", "always", "always | interval | none"},
-    {"STEMEDB_WAL_SYNC_INTERVAL_MS", "10", "sync period for wal-sync=interval"},
-    {"STEMEDB_WAL_SEGMENT_BYTES", "67108864", "WAL segment size"},
-    {"STEMEDB_AUTH_ENABLED", "true", "require API keys (false only on loopback)"},
-    {"STEMEDB_ROOT_API_KEY", "", "root admin key, seeded at start"},
-    {"STEMEDB_UNSAFE_SKIP_SIGNATURES", "false", "skip Ed25519 verification (dev only)"},
-    {"STEMEDB_METER_ENABLED", "true", "per-key usage accounting"},
-    {"STEMEDB_RATE_LIMIT", "200/s,400", "default per-key token bucket <rate>/s,<burst>"},
-    {"STEMEDB_MAX_BODY_BYTES", "1048576", "larger request bodies get 413"},
-    {"STEMEDB_MIN_FREE_BYTES", "268435456", "below this free space writes get 507"},
-    {"STEMEDB_ALLOWED_ORIGINS", "", "CORS allow-list, comma separated"},
-    {"STEMEDB_TLS_CERT_PATH", "", "PEM certificate chain for in-process TLS"},
-    {"STEMEDB_TLS_KEY_PATH", "", "PEM private key for in-process TLS"},
-    {"STEMEDB_LOG_FORMAT", "text", "text | json"},
-    {"STEMEDB_LOG_LEVEL", "info", "debug | info | warn | error"},
-    {"STEMEDB_DRAIN_TIMEOUT_MS", "20000", "graceful shutdown: time for in-flight requests"},
-    {"STEMEDB_MAX_CONNECTIONS", "1024", "concurrent connections; more are closed"},
-    {"STEMEDB_HEADER_TIMEOUT_MS", "10000", "request header (and keep-alive idle) timeout"},
-    {"STEMEDB_BODY_TIMEOUT_MS", "30000", "request body read timeout"},
-    {"STEMEDB_IO_THREADS", "0", "I/O threads; 0 = max(2, cores)"},
-    {"STEMEDB_USAGE_FLUSH_INTERVAL_MS", "10000", "how often usage counters are persisted"},
-    {"STEMEDB_MAX_INFLIGHT_WRITES", "4096", "writes in flight before 503"},
-    {"STEMEDB_ACCEPT_NEW_STORE", "false",
-     "start a new store although the DB dir holds files, the data root had a store, or a "
-     "RocksDB store sits next to the DB dir (audited)"},
-    {"STEMEDB_ACCEPT_STORE_MISMATCH", "false",
-     "open a WAL, DB and data root that belong to different stores (audited)"},
-    {"STEMEDB_ACCEPT_WAL_LOSS", "false",
-     "open a DB whose WAL dir is empty or lost its segments (audited)"},
-};
-
-// STEMEDB_WAL_SYNC -> wal-sync
-std::string FlagName(std::string_view env) {
-  std::string flag(env.substr(std::string_view("STEMEDB_").size()));
-  for (char& c : flag) c = c == '_' ? '-' : static_cast<char>(std::tolower(c));
-  return flag;
-}
 
 Status Bad(std::string_view var, std::string_view what, std::string_view got) {
   return Status::InvalidArgument(std::string(var) + ": expected " + std::string(what) + ", got '" +
@@ -89,30 +40,6 @@ Result<bool> ParseBool(std::string_view var, std::string_view text) {
   return Bad(var, "true|false", text);
 }
 
-// "host:port", "[v6]:port" or ":port" (all interfaces).
-Status ParseBindAddr(std::string_view text, ServerConfig* c) {
-  const std::string_view var = "STEMEDB_BIND_ADDR";
-  size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) return Bad(var, "host:port", text);
-  std::string host(text.substr(0, colon));
-  std::string_view port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty()) host = "0.0.0.0";
-  if (host != "localhost") {
-    boost::system::error_code ec;
-    boost::asio::ip::make_address(host, ec);
-    if (ec) return Bad(var, "an IP address or localhost before ':port'", text);
-  }
-  auto p = ParseU64(var, port, 0, 65535);
-  if (!p) return Bad(var, "host:port with port 0..65535", text);
-  c->bind_addr = std::string(text);
-  c->bind_host = host == "localhost" ? "127.0.0.1" : host;
-  c->bind_port = static_cast<uint16_t>(*p);
-  return Status::OK();
-}
-
 std::vector<std::string> SplitList(std::string_view text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -128,92 +55,259 @@ std::vector<std::string> SplitList(std::string_view text) {
   return out;
 }
 
+// A setter parses one setting's text into the config; `var` is the
+// environment name for messages.
+using Setter = Status (*)(std::string_view var, const std::string& text, ServerConfig* c);
+
+template <auto kField>
+Status SetString(std::string_view, const std::string& text, ServerConfig* c) {
+  c->*kField = text;
+  return Status::OK();
+}
+
+template <auto kField>
+Status SetBool(std::string_view var, const std::string& text, ServerConfig* c) {
+  Result<bool> v = ParseBool(var, text);
+  if (!v) return v.error();
+  c->*kField = *v;
+  return Status::OK();
+}
+
+template <auto kField, uint64_t kMin, uint64_t kMax>
+Status SetUnsigned(std::string_view var, const std::string& text, ServerConfig* c) {
+  Result<uint64_t> v = ParseU64(var, text, kMin, kMax);
+  if (!v) return v.error();
+  c->*kField = static_cast<std::remove_reference_t<decltype(c->*kField)>>(*v);
+  return Status::OK();
+}
+
+template <auto kField, uint64_t kMin, uint64_t kMax>
+Status SetMillis(std::string_view var, const std::string& text, ServerConfig* c) {
+  Result<uint64_t> v = ParseU64(var, text, kMin, kMax);
+  if (!v) return v.error();
+  c->*kField = std::chrono::milliseconds(*v);
+  return Status::OK();
+}
+
+// "host:port", "[v6]:port" or ":port" (all interfaces).
+Status SetBindAddr(std::string_view var, const std::string& text, ServerConfig* c) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return Bad(var, "host:port", text);
+  std::string host = text.substr(0, colon);
+  std::string_view port = std::string_view(text).substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  if (host != "localhost") {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(host, ec);
+    if (ec) return Bad(var, "an IP address or localhost before ':port'", text);
+  }
+  auto p = ParseU64(var, port, 0, 65535);
+  if (!p) return Bad(var, "host:port with port 0..65535", text);
+  c->bind_addr = text;
+  c->bind_host = host == "localhost" ? "127.0.0.1" : host;
+  c->bind_port = static_cast<uint16_t>(*p);
+  return Status::OK();
+}
+
+Status SetDataDir(std::string_view var, const std::string& text, ServerConfig* c) {
+  if (text.empty()) return Bad(var, "a directory", text);
+  c->data_dir = text;
+  return Status::OK();
+}
+
+Status SetWalSync(std::string_view var, const std::string& text, ServerConfig* c) {
+  auto p = wal::ParseSyncPolicy(text);
+  if (!p) return Bad(var, "always|interval|none", text);
+  c->wal_sync = *p;
+  return Status::OK();
+}
+
+Status SetRateLimit(std::string_view var, const std::string& text, ServerConfig* c) {
+  auto spec = auth::ParseRateLimit(text);
+  if (!spec) return Bad(var, "<rate>/s,<burst> (e.g. 200/s,400)", text);
+  c->rate_limit = text;
+  c->rate_limit_spec = *spec;
+  return Status::OK();
+}
+
+Status SetOrigins(std::string_view, const std::string& text, ServerConfig* c) {
+  c->allowed_origins = SplitList(text);
+  return Status::OK();
+}
+
+Status SetLogFormat(std::string_view var, const std::string& text, ServerConfig* c) {
+  if (text == "text") {
+    c->log_format = log::Format::kText;
+  } else if (text == "json") {
+    c->log_format = log::Format::kJson;
+  } else {
+    return Bad(var, "text|json", text);
+  }
+  return Status::OK();
+}
+
+Status SetLogLevel(std::string_view var, const std::string& text, ServerConfig* c) {
+  if (!log::ParseLevel(text, &c->log_level)) return Bad(var, "debug|info|warn|error", text);
+  return Status::OK();
+}
+
+using C = ServerConfig;
+constexpr uint64_t kMaxU64 = UINT64_MAX;
+constexpr uint64_t kHourMs = 3600000;
+
+// One row per setting: the single table behind --help, env lookup, parsing,
+// unknown variable suggestions and docs/configuration.md (kept in sync by a
+// test).
+struct VarSpec {
+  const char* env;
+  const char* def;  // "" = no default
+  const char* help;
+  Setter set;
+};
+
+const VarSpec kVars[] = {
+    {"STEMEDB_BIND_ADDR", "127.0.0.1:18180", "listen address host:port", SetBindAddr},
+    {"STEMEDB_DATA_DIR", "./stemedb-data", "data root; WAL and DB default below it", SetDataDir},
+    {"STEMEDB_WAL_DIR", "", "WAL directory (default $DATA_DIR/wal)", SetString<&C::wal_dir>},
+    {"STEMEDB_DB_DIR", "", "RocksDB directory (default $DATA_DIR/db)", SetString<&C::db_dir>},
+    {"STEMEDB_WAL_SYNC", "always", "always | interval | none", SetWalSync},
+    {"STEMEDB_WAL_SYNC_INTERVAL_MS", "10", "sync period for wal-sync=interval",
+     SetMillis<&C::wal_sync_interval, 1, 60000>},
+    {"STEMEDB_WAL_SEGMENT_BYTES", "67108864", "WAL segment size",
+     SetUnsigned<&C::wal_segment_bytes, 1 << 16, uint64_t{1} << 34>},
+    {"STEMEDB_AUTH_ENABLED", "true", "require API keys (false only on loopback)",
+     SetBool<&C::auth_enabled>},
+    {"STEMEDB_ROOT_API_KEY", "", "root admin key, seeded at start", SetString<&C::root_api_key>},
+    {"STEMEDB_UNSAFE_SKIP_SIGNATURES", "false", "skip Ed25519 verification (dev only)",
+     SetBool<&C::unsafe_skip_signatures>},
+    {"STEMEDB_METER_ENABLED", "true", "per-key usage accounting", SetBool<&C::meter_enabled>},
+    {"STEMEDB_RATE_LIMIT", "200/s,400", "default per-key token bucket <rate>/s,<burst>",
+     SetRateLimit},
+    {"STEMEDB_MAX_BODY_BYTES", "1048576", "larger request bodies get 413",
+     SetUnsigned<&C::max_body_bytes, 1024, uint64_t{1} << 32>},
+    {"STEMEDB_MIN_FREE_BYTES", "268435456", "below this free space writes get 507",
+     SetUnsigned<&C::min_free_bytes, 0, kMaxU64>},
+    {"STEMEDB_ALLOWED_ORIGINS", "", "CORS allow-list, comma separated", SetOrigins},
+    {"STEMEDB_TLS_CERT_PATH", "", "PEM certificate chain for in-process TLS",
+     SetString<&C::tls_cert_path>},
+    {"STEMEDB_TLS_KEY_PATH", "", "PEM private key for in-process TLS", SetString<&C::tls_key_path>},
+    {"STEMEDB_LOG_FORMAT", "text", "text | json", SetLogFormat},
+    {"STEMEDB_LOG_LEVEL", "info", "debug | info | warn | error", SetLogLevel},
+    {"STEMEDB_DRAIN_TIMEOUT_MS", "20000", "graceful shutdown: time for in-flight requests",
+     SetMillis<&C::drain_timeout, 0, kHourMs>},
+    {"STEMEDB_MAX_CONNECTIONS", "1024", "concurrent connections; more are closed",
+     SetUnsigned<&C::max_connections, 1, 1000000>},
+    {"STEMEDB_HEADER_TIMEOUT_MS", "10000", "request header (and keep-alive idle) timeout",
+     SetMillis<&C::header_timeout, 100, kHourMs>},
+    {"STEMEDB_BODY_TIMEOUT_MS", "30000", "request body read timeout",
+     SetMillis<&C::body_timeout, 100, kHourMs>},
+    {"STEMEDB_IO_THREADS", "0", "I/O threads; 0 = max(2, cores)",
+     SetUnsigned<&C::io_threads, 0, 256>},
+    {"STEMEDB_USAGE_FLUSH_INTERVAL_MS", "10000", "how often usage counters are persisted",
+     SetMillis<&C::usage_flush_interval, 100, kHourMs>},
+    {"STEMEDB_MAX_INFLIGHT_WRITES", "4096", "writes in flight before 503",
+     SetUnsigned<&C::max_inflight_writes, 1, 1000000>},
+    {"STEMEDB_ARCHIVE_REMOTE", "",
+     "rclone REMOTE:PATH for continuous WAL archiving (segments under PATH/wal/); empty = off",
+     SetString<&C::archive_remote>},
+    {"STEMEDB_ARCHIVE_INTERVAL_MS", "1000",
+     "ship the active WAL segment once its oldest record is this old (the recovery point)",
+     SetMillis<&C::archive_interval, 10, kHourMs>},
+    {"STEMEDB_ACCEPT_NEW_STORE", "false",
+     "start a new store although the DB dir holds files, the data root had a store, or a "
+     "RocksDB store sits next to the DB dir (audited)",
+     SetBool<&C::accept_new_store>},
+    {"STEMEDB_ACCEPT_STORE_MISMATCH", "false",
+     "open a WAL, DB and data root that belong to different stores (audited)",
+     SetBool<&C::accept_store_mismatch>},
+    {"STEMEDB_ACCEPT_WAL_LOSS", "false",
+     "open a DB whose WAL dir is empty or lost its segments (audited)",
+     SetBool<&C::accept_wal_loss>},
+};
+
+// STEMEDB_WAL_SYNC -> wal-sync
+std::string FlagName(std::string_view env) {
+  std::string flag(env.substr(std::string_view("STEMEDB_").size()));
+  for (char& c : flag) c = c == '_' ? '-' : static_cast<char>(std::tolower(c));
+  return flag;
+}
+
 std::string JoinPath(const std::string& dir, const char* leaf) {
   if (!dir.empty() && dir.back() == '/') return dir + leaf;
   return dir + "/" + leaf;
 }
 
-// Applies one setting; `var` is the env name for messages.
-Status Apply(std::string_view var, const std::string& v, ServerConfig* c) {
-  auto ms = [&](uint64_t min, uint64_t max, std::chrono::milliseconds* out) -> Status {
-    auto r = ParseU64(var, v, min, max);
-    if (!r) return r.error();
-    *out = std::chrono::milliseconds(*r);
-    return Status::OK();
-  };
-  auto u64 = [&](uint64_t min, uint64_t max, auto* out) -> Status {
-    auto r = ParseU64(var, v, min, max);
-    if (!r) return r.error();
-    *out = static_cast<std::remove_pointer_t<decltype(out)>>(*r);
-    return Status::OK();
-  };
-  auto boolean = [&](bool* out) -> Status {
-    auto r = ParseBool(var, v);
-    if (!r) return r.error();
-    *out = *r;
-    return Status::OK();
-  };
-  constexpr uint64_t kMax = UINT64_MAX;
-  if (var == "STEMEDB_BIND_ADDR") return ParseBindAddr(v, c);
-  if (var == "STEMEDB_DATA_DIR") {
-    if (v.empty()) return Bad(var, "a directory", v);
-    c->data_dir = v;
-    return Status::OK();
+// --help, --version and one flag per table row.
+po::options_description Flags() {
+  po::options_description desc(
+      "stemedb: the StemeDB server. Every flag is also an environment variable\n"
+      "(--wal-sync <-> STEMEDB_WAL_SYNC); flags win. Options");
+  desc.add_options()("help,h", "print this help and exit")("version", "print the version");
+  for (const VarSpec& s : kVars) {
+    std::string help = s.help;
+    if (*s.def != '\0') help += " [" + std::string(s.def) + "]";
+    help += " (" + std::string(s.env) + ")";
+    desc.add_options()(FlagName(s.env).c_str(), po::value<std::string>(), help.c_str());
   }
-  if (var == "STEMEDB_WAL_DIR") return c->wal_dir = v, Status::OK();
-  if (var == "STEMEDB_DB_DIR") return c->db_dir = v, Status::OK();
-  if (var == "STEMEDB_WAL_SYNC") {
-    auto p = wal::ParseSyncPolicy(v);
-    if (!p) return Bad(var, "always|interval|none", v);
-    c->wal_sync = *p;
-    return Status::OK();
+  return desc;
+}
+
+// Unknown variables: a typo such as STEMEDB_WAL_SYNCH would otherwise be
+// silently ignored and the default used.
+std::vector<std::string> UnknownVariableWarnings(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> warnings;
+  const auto& known = KnownVariables();
+  for (const auto& [name, value] : env) {
+    if (!name.starts_with("STEMEDB_")) continue;
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    const std::string* best = &known.front();
+    size_t best_d = SIZE_MAX;
+    for (const auto& k : known) {
+      size_t d = EditDistance(name, k);
+      if (d < best_d) best_d = d, best = &k;
+    }
+    warnings.push_back("unknown environment variable " + name + " ignored (closest: " + *best +
+                       ")");
   }
-  if (var == "STEMEDB_WAL_SYNC_INTERVAL_MS") return ms(1, 60000, &c->wal_sync_interval);
-  if (var == "STEMEDB_WAL_SEGMENT_BYTES") {
-    return u64(1 << 16, uint64_t{1} << 34, &c->wal_segment_bytes);
+  return warnings;
+}
+
+// Every row's value: its flag if given, else its variable, else the default
+// already in ServerConfig.
+Status ApplySettings(const po::variables_map& vm, const std::map<std::string, std::string>& env,
+                     ServerConfig* c) {
+  for (const VarSpec& s : kVars) {
+    std::string flag = FlagName(s.env);
+    const std::string* value = nullptr;
+    if (vm.count(flag)) {
+      value = &vm[flag].as<std::string>();
+    } else if (auto it = env.find(s.env); it != env.end()) {
+      value = &it->second;
+    }
+    if (value != nullptr) STEMEDB_RETURN_IF_ERROR(s.set(s.env, *value, c));
   }
-  if (var == "STEMEDB_AUTH_ENABLED") return boolean(&c->auth_enabled);
-  if (var == "STEMEDB_ROOT_API_KEY") return c->root_api_key = v, Status::OK();
-  if (var == "STEMEDB_UNSAFE_SKIP_SIGNATURES") return boolean(&c->unsafe_skip_signatures);
-  if (var == "STEMEDB_METER_ENABLED") return boolean(&c->meter_enabled);
-  if (var == "STEMEDB_RATE_LIMIT") {
-    auto spec = auth::ParseRateLimit(v);
-    if (!spec) return Bad(var, "<rate>/s,<burst> (e.g. 200/s,400)", v);
-    c->rate_limit = v;
-    c->rate_limit_spec = *spec;
-    return Status::OK();
+  return Status::OK();
+}
+
+// Defaults that depend on other settings, and rules across settings.
+Status Resolve(ServerConfig* c) {
+  if (c->wal_dir.empty()) c->wal_dir = JoinPath(c->data_dir, "wal");
+  if (c->db_dir.empty()) c->db_dir = JoinPath(c->data_dir, "db");
+  if (c->wal_dir == c->db_dir) {
+    return Status::InvalidArgument("STEMEDB_WAL_DIR and STEMEDB_DB_DIR must differ, both are '" +
+                                   c->wal_dir + "'");
   }
-  if (var == "STEMEDB_MAX_BODY_BYTES") return u64(1024, uint64_t{1} << 32, &c->max_body_bytes);
-  if (var == "STEMEDB_MIN_FREE_BYTES") return u64(0, kMax, &c->min_free_bytes);
-  if (var == "STEMEDB_ALLOWED_ORIGINS") return c->allowed_origins = SplitList(v), Status::OK();
-  if (var == "STEMEDB_TLS_CERT_PATH") return c->tls_cert_path = v, Status::OK();
-  if (var == "STEMEDB_TLS_KEY_PATH") return c->tls_key_path = v, Status::OK();
-  if (var == "STEMEDB_LOG_FORMAT") {
-    if (v == "text")
-      c->log_format = log::Format::kText;
-    else if (v == "json")
-      c->log_format = log::Format::kJson;
-    else
-      return Bad(var, "text|json", v);
-    return Status::OK();
+  if (c->tls_cert_path.empty() != c->tls_key_path.empty()) {
+    return Status::InvalidArgument(
+        "STEMEDB_TLS_CERT_PATH and STEMEDB_TLS_KEY_PATH must be set together");
   }
-  if (var == "STEMEDB_LOG_LEVEL") {
-    if (!log::ParseLevel(v, &c->log_level)) return Bad(var, "debug|info|warn|error", v);
-    return Status::OK();
+  if (c->io_threads == 0) {
+    c->io_threads = std::max<size_t>(2, std::thread::hardware_concurrency());
   }
-  if (var == "STEMEDB_DRAIN_TIMEOUT_MS") return ms(0, 3600000, &c->drain_timeout);
-  if (var == "STEMEDB_MAX_CONNECTIONS") return u64(1, 1000000, &c->max_connections);
-  if (var == "STEMEDB_HEADER_TIMEOUT_MS") return ms(100, 3600000, &c->header_timeout);
-  if (var == "STEMEDB_BODY_TIMEOUT_MS") return ms(100, 3600000, &c->body_timeout);
-  if (var == "STEMEDB_IO_THREADS") return u64(0, 256, &c->io_threads);
-  if (var == "STEMEDB_USAGE_FLUSH_INTERVAL_MS") {
-    return ms(100, 3600000, &c->usage_flush_interval);
-  }
-  if (var == "STEMEDB_MAX_INFLIGHT_WRITES") return u64(1, 1000000, &c->max_inflight_writes);
-  if (var == "STEMEDB_ACCEPT_NEW_STORE") return boolean(&c->accept_new_store);
-  if (var == "STEMEDB_ACCEPT_STORE_MISMATCH") return boolean(&c->accept_store_mismatch);
-  if (var == "STEMEDB_ACCEPT_WAL_LOSS") return boolean(&c->accept_wal_loss);
-  return Status::InvalidArgument(std::string(var) + ": unhandled setting");
+  return Status::OK();
 }
 
 }  // namespace
@@ -262,6 +356,9 @@ std::string ServerConfig::Describe() const {
      << " meter=" << (meter_enabled ? "on" : "off") << " rate_limit=" << rate_limit
      << " max_body=" << max_body_bytes << " min_free=" << min_free_bytes
      << " tls=" << (tls_enabled() ? "on" : "off") << " max_connections=" << max_connections;
+  if (!archive_remote.empty()) {
+    os << " archive=" << archive_remote << " archive_interval_ms=" << archive_interval.count();
+  }
   if (accept_new_store) os << " accept_new_store=true";
   if (accept_store_mismatch) os << " accept_store_mismatch=true";
   if (accept_wal_loss) os << " accept_wal_loss=true";
@@ -283,17 +380,7 @@ std::map<std::string, std::string> CurrentEnvironment() {
 Result<ConfigParseResult> ParseConfig(int argc, const char* const* argv,
                                       const std::map<std::string, std::string>& env) {
   ConfigParseResult out;
-  po::options_description desc(
-      "stemedb: the StemeDB server. Every flag is also an environment variable\n"
-      "(--wal-sync <-> STEMEDB_WAL_SYNC); flags win. Options");
-  desc.add_options()("help,h", "print this help and exit")("version", "print the version");
-  for (const VarSpec& s : kVars) {
-    std::string help = s.help;
-    if (*s.def != '\0') help += " [" + std::string(s.def) + "]";
-    help += " (" + std::string(s.env) + ")";
-    desc.add_options()(FlagName(s.env).c_str(), po::value<std::string>(), help.c_str());
-  }
-
+  const po::options_description desc = Flags();
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -312,49 +399,64 @@ Result<ConfigParseResult> ParseConfig(int argc, const char* const* argv,
     out.output = std::string("stemedb ") + STEMEDB_VERSION + "\n";
     return out;
   }
-
-  // Unknown variables: a typo such as STEMEDB_WAL_SYNCH would otherwise be
-  // silently ignored and the default used.
-  const auto& known = KnownVariables();
-  for (const auto& [name, value] : env) {
-    if (!name.starts_with("STEMEDB_")) continue;
-    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-    const std::string* best = &known.front();
-    size_t best_d = SIZE_MAX;
-    for (const auto& k : known) {
-      size_t d = EditDistance(name, k);
-      if (d < best_d) best_d = d, best = &k;
-    }
-    out.warnings.push_back("unknown environment variable " + name + " ignored (closest: " + *best +
-                           ")");
-  }
-
-  ServerConfig& c = out.config;
-  for (const VarSpec& s : kVars) {
-    std::string flag = FlagName(s.env);
-    const std::string* value = nullptr;
-    if (vm.count(flag)) {
-      value = &vm[flag].as<std::string>();
-    } else if (auto it = env.find(s.env); it != env.end()) {
-      value = &it->second;
-    }
-    if (value == nullptr) continue;
-    STEMEDB_RETURN_IF_ERROR(Apply(s.env, *value, &c));
-  }
-  if (c.wal_dir.empty()) c.wal_dir = JoinPath(c.data_dir, "wal");
-  if (c.db_dir.empty()) c.db_dir = JoinPath(c.data_dir, "db");
-  if (c.wal_dir == c.db_dir) {
-    return Status::InvalidArgument("STEMEDB_WAL_DIR and STEMEDB_DB_DIR must differ, both are '" +
-                                   c.wal_dir + "'");
-  }
-  if (c.tls_cert_path.empty() != c.tls_key_path.empty()) {
-    return Status::InvalidArgument(
-        "STEMEDB_TLS_CERT_PATH and STEMEDB_TLS_KEY_PATH must be set together");
-  }
-  if (c.io_threads == 0) {
-    c.io_threads = std::max<size_t>(2, std::thread::hardware_concurrency());
-  }
+  out.warnings = UnknownVariableWarnings(env);
+  STEMEDB_RETURN_IF_ERROR(ApplySettings(vm, env, &out.config));
+  STEMEDB_RETURN_IF_ERROR(Resolve(&out.config));
   return out;
+}
+
+ServerOptions ServerOptionsFrom(const ServerConfig& config) {
+  ServerOptions o;
+  o.host = config.bind_host;
+  o.port = config.bind_port;
+  o.io_threads = config.io_threads;
+  o.max_connections = config.max_connections;
+  o.transport.max_body_bytes = config.max_body_bytes;
+  o.transport.header_timeout = config.header_timeout;
+  o.transport.body_timeout = config.body_timeout;
+  o.tls_cert_path = config.tls_cert_path;
+  o.tls_key_path = config.tls_key_path;
+  return o;
+}
+
+engine::DatabaseOptions DatabaseOptionsFrom(const ServerConfig& config) {
+  engine::DatabaseOptions o;
+  o.db_dir = config.db_dir;
+  o.wal.dir = config.wal_dir;
+  o.wal.sync_policy = config.wal_sync;
+  o.wal.sync_interval = config.wal_sync_interval;
+  o.wal.segment_bytes = config.wal_segment_bytes;
+  // Inline commit writes, syncs and applies a lone durable write on its I/O
+  // thread; the WAL notices load by records piling up behind an inline
+  // commit and hands over to its writer thread. Seeing that pile-up needs a
+  // second I/O thread: a single one committing inline could not read the
+  // requests its sockets hold meanwhile.
+  o.wal.inline_commit = config.io_threads >= 2;
+  // No segment is purged before the archiver has it in the archive.
+  o.wal.hold_unarchived = !config.archive_remote.empty();
+  return o;
+}
+
+backup::WalArchiverOptions WalArchiverOptionsFrom(const ServerConfig& config) {
+  backup::WalArchiverOptions o;
+  o.remote = config.archive_remote;
+  o.wal_dir = config.wal_dir;
+  o.interval = config.archive_interval;
+  o.rclone.extra_args = backup::DefaultArchiverRcloneArgs();
+  return o;
+}
+
+engine::StoreLayout StoreLayoutFrom(const ServerConfig& config) {
+  return engine::StoreLayout{config.data_dir, config.wal_dir, config.db_dir, std::nullopt};
+}
+
+engine::IdentityOverrides IdentityOverridesFrom(const ServerConfig& config) {
+  return engine::IdentityOverrides{config.accept_new_store, config.accept_store_mismatch,
+                                   config.accept_wal_loss};
+}
+
+std::vector<DiskMonitor::Volume> DiskVolumesFrom(const ServerConfig& config) {
+  return {{"wal", config.wal_dir}, {"db", config.db_dir}};
 }
 
 }  // namespace stemedb::api

@@ -11,6 +11,11 @@
 //
 // The root API key is held here only to seed it; nothing ever prints a
 // ServerConfig field that may hold it (see Describe()).
+//
+// Each module's options are built from the config here, once (the
+// *OptionsFrom functions below), so that startup (api/app.cc) copies no
+// field by hand and a new setting is wired in one place: its row in
+// config.cc's table and the builder of the module it configures.
 #pragma once
 
 #include <chrono>
@@ -20,7 +25,11 @@
 #include <string_view>
 #include <vector>
 
+#include "api/disk_monitor.h"
 #include "auth/key_store.h"
+#include "backup/wal_archiver.h"
+#include "engine/database.h"
+#include "engine/store_identity.h"
 #include "util/logging.h"
 #include "util/status.h"
 #include "wal/wal.h"
@@ -69,6 +78,13 @@ struct ServerConfig {
   // Writes admitted concurrently before the router answers 503 (overload).
   size_t max_inflight_writes = 4096;
 
+  // --- continuous WAL archiving (backup/wal_archiver.h) ------------------
+  // REMOTE:PATH of the backups; segments go to REMOTE:PATH/wal/. "" = off.
+  std::string archive_remote;
+  // The active segment is sealed and shipped once its oldest record is this
+  // old: the recovery point. Default 1 s.
+  std::chrono::milliseconds archive_interval{1000};
+
   // --- store identity overrides (engine/store_identity.h) -----------------
   // Each lets one start-up refusal pass; every use is logged and audited.
   // Default false.
@@ -91,6 +107,25 @@ struct ConfigParseResult {
   bool exit_now = false;
   std::string output;
 };
+
+struct ServerOptions;  // api/server.h
+
+// The listener and transport: bind address, I/O threads, connection cap,
+// body size and timeouts, TLS files.
+ServerOptions ServerOptionsFrom(const ServerConfig& config);
+// The store: DB and WAL directories, sync policy and interval, segment size,
+// inline commit. The caller adds what is not configuration: the WAL's Env and
+// probe, and the store identity (engine::StoreIdentity::ApplyTo).
+engine::DatabaseOptions DatabaseOptionsFrom(const ServerConfig& config);
+// The WAL archiver (only meaningful when archive_remote is set): remote,
+// interval, WAL dir, rclone with bounded retries.
+backup::WalArchiverOptions WalArchiverOptionsFrom(const ServerConfig& config);
+// Where the store lives, for engine::StoreIdentity (no restored snapshot).
+engine::StoreLayout StoreLayoutFrom(const ServerConfig& config);
+// STEMEDB_ACCEPT_*: the start-up refusals the operator lets pass.
+engine::IdentityOverrides IdentityOverridesFrom(const ServerConfig& config);
+// The volumes the disk monitor watches: the WAL's and the DB's.
+std::vector<DiskMonitor::Volume> DiskVolumesFrom(const ServerConfig& config);
 
 // Parses `argv` (flags) over `env` (name -> value; pass CurrentEnvironment()).
 // InvalidArgument with a one-line message on any bad value or unknown flag.

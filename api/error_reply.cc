@@ -40,11 +40,15 @@ ApiError Unauthorized(std::string_view message) { return Make(401, "unauthorized
 ApiError BadSignature(std::string_view message) { return Make(401, "bad_signature", message); }
 ApiError Forbidden(std::string_view message) { return Make(403, "forbidden", message); }
 ApiError NotFoundError(std::string_view message) { return Make(404, "not_found", message); }
-ApiError MethodNotAllowed(std::string_view message) {
-  return Make(405, "method_not_allowed", message);
+ApiError MethodNotAllowed(std::string_view message, std::string_view allow) {
+  ApiError e = Make(405, "method_not_allowed", message);
+  e.allow = std::string(allow);
+  return e;
 }
 ApiError ConflictError(std::string_view message) { return Make(409, "conflict", message); }
 ApiError TooLarge(std::string_view message) { return Make(413, "too_large", message); }
+ApiError HeaderTooLarge(std::string_view message) { return Make(431, "too_large", message); }
+ApiError InvalidRequest(std::string_view message) { return Make(400, "invalid_request", message); }
 ApiError UnsupportedMediaType(std::string_view message) {
   return Make(415, "unsupported_media_type", message);
 }
@@ -148,6 +152,7 @@ Response ErrorResponse(const ApiError& error, unsigned version, bool keep_alive)
   if (error.retry_after_seconds > 0) {
     res.set(http::field::retry_after, std::to_string(error.retry_after_seconds));
   }
+  if (!error.allow.empty()) res.set(http::field::allow, error.allow);
   return res;
 }
 

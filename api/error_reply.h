@@ -5,11 +5,17 @@
 //             "field":"subject"}}
 //
 // `code` is the contract (clients switch on it); `message` is for humans and
-// may change. `field` is present only for invalid_field. Every message goes
-// through ScrubSecrets() before it is rendered, so no reply can echo an API
-// key even if a lower layer put one into a Status message by mistake.
+// may change. `field` is present only for invalid_field. Every message and
+// field goes through ScrubSecrets() before it is rendered, so no reply can
+// echo an API key even if a lower layer put one into a Status message by
+// mistake.
 //
-// 429 and 503 replies carry Retry-After (whole seconds, at least 1).
+// 429 and 503 replies carry Retry-After (whole seconds, at least 1); 405
+// replies carry Allow.
+//
+// Both sides of the api/handler.h seam render errors here: the router, and
+// the transport for what only it can see (an unparsable request, a body or
+// header over its limit, a handler that threw, no handler yet).
 //
 // Thread-safe pure functions.
 #pragma once
@@ -30,6 +36,7 @@ struct ApiError {
   std::string message;    // human readable, never contains a key
   std::string field;      // invalid_field only: the offending field ("assertions[3].subject")
   unsigned retry_after_seconds = 0;  // > 0 adds Retry-After (429, 503)
+  std::string allow;                 // 405 only: the path's methods, sent as Allow
 };
 
 // Value-or-ApiError, the return type of api/ validation and route helpers.
@@ -45,9 +52,13 @@ ApiError Unauthorized(std::string_view message);
 ApiError BadSignature(std::string_view message);  // 401 bad_signature
 ApiError Forbidden(std::string_view message);
 ApiError NotFoundError(std::string_view message);
-ApiError MethodNotAllowed(std::string_view message);  // 405 method_not_allowed
+// 405 method_not_allowed; `allow` ("GET, POST") becomes the Allow header.
+ApiError MethodNotAllowed(std::string_view message, std::string_view allow = "");
 ApiError ConflictError(std::string_view message);
-ApiError TooLarge(std::string_view message);
+ApiError TooLarge(std::string_view message);        // 413 too_large (a body)
+ApiError HeaderTooLarge(std::string_view message);  // 431 too_large (the header)
+// 400 invalid_request: the transport could not parse the HTTP request.
+ApiError InvalidRequest(std::string_view message);
 ApiError UnsupportedMediaType(std::string_view message);
 ApiError RateLimited(unsigned retry_after_seconds);
 ApiError Unavailable(std::string_view message, unsigned retry_after_seconds = 1);
@@ -63,7 +74,8 @@ ApiError Internal(std::string_view message);
 //   Corruption/IOError→500 internal.
 ApiError FromStatus(const Status& status);
 
-// Replaces every "steme_live_<hex>" run in `text` with "steme_live_…".
+// Replaces the hex digits of every "steme_live_<hex>" run in `text` with
+// "...", so a key (or any prefix of one) is never echoed.
 std::string ScrubSecrets(std::string_view text);
 
 // {"error":{...}} body for `error`.
@@ -72,7 +84,7 @@ std::string ErrorJson(const ApiError& error);
 // A complete JSON response (Content-Type application/json, Content-Length
 // set, Cache-Control no-store) for an HTTP `version` and keep-alive choice.
 Response JsonResponse(unsigned status, std::string body, unsigned version, bool keep_alive);
-// The error response for `error`, with Retry-After when asked for.
+// The error response for `error`, with Retry-After and Allow when asked for.
 Response ErrorResponse(const ApiError& error, unsigned version, bool keep_alive);
 
 }  // namespace stemedb::api

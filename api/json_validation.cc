@@ -111,6 +111,15 @@ ApiResult<boost::json::object> ParseJsonObject(std::string_view body, boost::jso
   return std::move(v.get_object());
 }
 
+ApiResult<boost::json::object> ParseJsonObject(std::string_view body,
+                                               std::initializer_list<std::string_view> allowed,
+                                               boost::json::storage_ptr sp) {
+  auto obj = ParseJsonObject(body, std::move(sp));
+  if (!obj) return obj;
+  if (auto known = CheckKnownFields(*obj, allowed, ""); !known) return known.error();
+  return obj;
+}
+
 void AppendCanonicalJson(const boost::json::value& v, std::string* out) {
   // One canonical form for storage and signatures: auth/ owns it (RFC 8785).
   auth::AppendCanonicalJson(v, out);

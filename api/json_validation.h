@@ -54,6 +54,11 @@ inline constexpr size_t kDefaultQueryLimit = 100;
 // allocated: callers pass a monotonic_resource to keep parsing allocation-light.
 ApiResult<boost::json::object> ParseJsonObject(std::string_view body,
                                                boost::json::storage_ptr sp = {});
+// The same, then CheckKnownFields(obj, allowed, ""): a request body whose
+// keys must all be in `allowed`.
+ApiResult<boost::json::object> ParseJsonObject(std::string_view body,
+                                               std::initializer_list<std::string_view> allowed,
+                                               boost::json::storage_ptr sp = {});
 
 // Appends the canonical JSON text of `v` (see above) to `out`.
 void AppendCanonicalJson(const boost::json::value& v, std::string* out);

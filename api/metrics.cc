@@ -14,6 +14,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <sstream>
+#include <type_traits>
 #include <unordered_map>
 
 #include "util/logging.h"
@@ -61,6 +62,19 @@ constexpr FamilyDoc kRateLimited{"stemedb_rate_limited_total", "counter",
 constexpr FamilyDoc kDiskFree{"stemedb_disk_free_bytes", "gauge",
                               "Free bytes on the volume holding the WAL or DB"};
 
+// Registers a family of `T` (Counter, Gauge or Histogram) in `r`: labelled
+// ones add their series as they appear, the others their one series at once.
+template <class T>
+Family<T>& NewFamily(prometheus::Registry& r, const char* name, const char* help) {
+  if constexpr (std::is_same_v<T, Counter>) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+  } else if constexpr (std::is_same_v<T, Gauge>) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+  } else {
+    return prometheus::BuildHistogram().Name(name).Help(help).Register(r);
+  }
+}
+
 // An fsync this slow is worth a log line of its own (etcd warns at 1 s).
 constexpr std::chrono::milliseconds kSlowFsync{1000};
 
@@ -69,108 +83,74 @@ constexpr std::chrono::milliseconds kSlowFsync{1000};
 class Metrics::Impl : public wal::WalProbe {
  public:
   Impl()
-      : http_requests_(prometheus::BuildCounter()
-                           .Name(kHttpRequests.name)
-                           .Help(kHttpRequests.help)
-                           .Register(registry_)),
-        http_duration_(prometheus::BuildHistogram()
-                           .Name(kHttpDuration.name)
-                           .Help(kHttpDuration.help)
-                           .Register(registry_)),
-        fsync_(prometheus::BuildHistogram()
-                   .Name("stemedb_wal_fsync_latency_seconds")
-                   .Help("WAL fdatasync latency")
-                   .Register(registry_)
+      : http_requests_(NewFamily<Counter>(registry_, kHttpRequests.name, kHttpRequests.help)),
+        http_duration_(NewFamily<Histogram>(registry_, kHttpDuration.name, kHttpDuration.help)),
+        fsync_(NewFamily<Histogram>(registry_, "stemedb_wal_fsync_latency_seconds",
+                                    "WAL fdatasync latency")
                    .Add({}, FsyncBuckets())),
-        wal_bytes_(prometheus::BuildCounter()
-                       .Name("stemedb_wal_bytes_written_total")
-                       .Help("Bytes written to the WAL")
-                       .Register(registry_)
+        wal_bytes_(NewFamily<Counter>(registry_, "stemedb_wal_bytes_written_total",
+                                      "Bytes written to the WAL")
                        .Add({})),
-        group_records_(prometheus::BuildHistogram()
-                           .Name("stemedb_wal_group_commit_records")
-                           .Help("Records per WAL group commit")
-                           .Register(registry_)
+        group_records_(NewFamily<Histogram>(registry_, "stemedb_wal_group_commit_records",
+                                            "Records per WAL group commit")
                            .Add({}, GroupBuckets())),
-        replay_seconds_(prometheus::BuildGauge()
-                            .Name("stemedb_wal_replay_seconds")
-                            .Help("Seconds the last startup WAL replay took")
-                            .Register(registry_)
+        replay_seconds_(NewFamily<Gauge>(registry_, "stemedb_wal_replay_seconds",
+                                         "Seconds the last startup WAL replay took")
                             .Add({})),
-        applied_lsn_(prometheus::BuildGauge()
-                         .Name("stemedb_applied_lsn")
-                         .Help("Highest LSN applied to the store")
-                         .Register(registry_)
+        applied_lsn_(
+            NewFamily<Gauge>(registry_, "stemedb_applied_lsn", "Highest LSN applied to the store")
+                .Add({})),
+        durable_lsn_(NewFamily<Gauge>(registry_, "stemedb_wal_durable_lsn",
+                                      "Highest LSN known fsynced to the WAL")
                          .Add({})),
-        assertions_(prometheus::BuildCounter()
-                        .Name(kAssertions.name)
-                        .Help(kAssertions.help)
-                        .Register(registry_)),
-        rate_limited_(prometheus::BuildCounter()
-                          .Name(kRateLimited.name)
-                          .Help(kRateLimited.help)
-                          .Register(registry_)),
-        disk_free_(
-            prometheus::BuildGauge().Name(kDiskFree.name).Help(kDiskFree.help).Register(registry_)),
-        pending_compaction_(prometheus::BuildGauge()
-                                .Name("stemedb_rocksdb_pending_compaction_bytes")
-                                .Help("RocksDB estimated pending compaction bytes")
-                                .Register(registry_)
+        assertions_(NewFamily<Counter>(registry_, kAssertions.name, kAssertions.help)),
+        rate_limited_(NewFamily<Counter>(registry_, kRateLimited.name, kRateLimited.help)),
+        disk_free_(NewFamily<Gauge>(registry_, kDiskFree.name, kDiskFree.help)),
+        pending_compaction_(NewFamily<Gauge>(registry_, "stemedb_rocksdb_pending_compaction_bytes",
+                                             "RocksDB estimated pending compaction bytes")
                                 .Add({})),
-        live_sst_(prometheus::BuildGauge()
-                      .Name("stemedb_rocksdb_live_sst_bytes")
-                      .Help("RocksDB live SST file size")
-                      .Register(registry_)
+        live_sst_(NewFamily<Gauge>(registry_, "stemedb_rocksdb_live_sst_bytes",
+                                   "RocksDB live SST file size")
                       .Add({})),
-        memtable_(prometheus::BuildGauge()
-                      .Name("stemedb_rocksdb_memtable_bytes")
-                      .Help("RocksDB memtable size")
-                      .Register(registry_)
-                      .Add({})),
-        wal_healthy_(prometheus::BuildGauge()
-                         .Name("stemedb_wal_healthy")
-                         .Help("1 while the WAL accepts writes, 0 after a fail-stop")
-                         .Register(registry_)
+        memtable_(
+            NewFamily<Gauge>(registry_, "stemedb_rocksdb_memtable_bytes", "RocksDB memtable size")
+                .Add({})),
+        archive_lsn_(NewFamily<Gauge>(registry_, "stemedb_wal_archived_lsn",
+                                      "Every record up to this LSN is in the WAL archive")
                          .Add({})),
-        ready_(prometheus::BuildGauge()
-                   .Name("stemedb_ready")
-                   .Help("1 while /v1/ready answers 200")
-                   .Register(registry_)
-                   .Add({})),
-        connections_(prometheus::BuildGauge()
-                         .Name("stemedb_http_connections_active")
-                         .Help("Open HTTP connections")
-                         .Register(registry_)
+        archive_lag_seconds_(NewFamily<Gauge>(registry_, "stemedb_wal_archive_lag_seconds",
+                                              "Age of the oldest WAL record not yet archived")
+                                 .Add({})),
+        archive_lag_bytes_(NewFamily<Gauge>(registry_, "stemedb_wal_archive_lag_bytes",
+                                            "WAL bytes not yet archived (about)")
+                               .Add({})),
+        archive_failures_(NewFamily<Counter>(registry_, "stemedb_wal_archive_failures_total",
+                                             "Failed WAL archive uploads and listings")
+                              .Add({})),
+        wal_healthy_(NewFamily<Gauge>(registry_, "stemedb_wal_healthy",
+                                      "1 while the WAL accepts writes, 0 after a fail-stop")
                          .Add({})),
-        connections_rejected_(prometheus::BuildCounter()
-                                  .Name("stemedb_http_connections_rejected_total")
-                                  .Help("Connections closed at once: connection cap reached")
-                                  .Register(registry_)
-                                  .Add({})),
-        resident_(prometheus::BuildGauge()
-                      .Name("process_resident_memory_bytes")
-                      .Help("Resident memory size in bytes")
-                      .Register(registry_)
+        ready_(
+            NewFamily<Gauge>(registry_, "stemedb_ready", "1 while /v1/ready answers 200").Add({})),
+        connections_(
+            NewFamily<Gauge>(registry_, "stemedb_http_connections_active", "Open HTTP connections")
+                .Add({})),
+        connections_rejected_(
+            NewFamily<Counter>(registry_, "stemedb_http_connections_rejected_total",
+                               "Connections closed at once: connection cap reached")
+                .Add({})),
+        resident_(NewFamily<Gauge>(registry_, "process_resident_memory_bytes",
+                                   "Resident memory size in bytes")
                       .Add({})),
-        open_fds_(prometheus::BuildGauge()
-                      .Name("process_open_fds")
-                      .Help("Number of open file descriptors")
-                      .Register(registry_)
+        open_fds_(NewFamily<Gauge>(registry_, "process_open_fds", "Number of open file descriptors")
                       .Add({})),
-        cpu_seconds_(prometheus::BuildCounter()
-                         .Name("process_cpu_seconds_total")
-                         .Help("Total user and system CPU time in seconds")
-                         .Register(registry_)
+        cpu_seconds_(NewFamily<Counter>(registry_, "process_cpu_seconds_total",
+                                        "Total user and system CPU time in seconds")
                          .Add({})),
-        start_time_(prometheus::BuildGauge()
-                        .Name("process_start_time_seconds")
-                        .Help("Start time of the process since the epoch in seconds")
-                        .Register(registry_)
+        start_time_(NewFamily<Gauge>(registry_, "process_start_time_seconds",
+                                     "Start time of the process since the epoch in seconds")
                         .Add({})) {
-    prometheus::BuildGauge()
-        .Name("stemedb_build_info")
-        .Help("Build information; value 1")
-        .Register(registry_)
+    NewFamily<Gauge>(registry_, "stemedb_build_info", "Build information; value 1")
         .Add({{"version", STEMEDB_VERSION}})
         .Set(1);
     start_time_.Set(static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -298,12 +278,17 @@ class Metrics::Impl : public wal::WalProbe {
   Histogram& group_records_;
   Gauge& replay_seconds_;
   Gauge& applied_lsn_;
+  Gauge& durable_lsn_;
   Family<Counter>& assertions_;
   Family<Counter>& rate_limited_;
   Family<Gauge>& disk_free_;
   Gauge& pending_compaction_;
   Gauge& live_sst_;
   Gauge& memtable_;
+  Gauge& archive_lsn_;
+  Gauge& archive_lag_seconds_;
+  Gauge& archive_lag_bytes_;
+  Counter& archive_failures_;
   Gauge& wal_healthy_;
   Gauge& ready_;
   Gauge& connections_;
@@ -381,6 +366,7 @@ void Metrics::SetReplaySeconds(double seconds) { impl_->replay_seconds_.Set(seco
 void Metrics::UpdateFromDatabase(engine::Database& db) {
   engine::DatabaseStats s = db.stats();
   impl_->applied_lsn_.Set(static_cast<double>(s.applied_lsn.value()));
+  impl_->durable_lsn_.Set(static_cast<double>(s.wal.durable_lsn.value()));
   impl_->pending_compaction_.Set(static_cast<double>(s.pending_compaction_bytes));
   impl_->live_sst_.Set(static_cast<double>(s.live_sst_bytes));
   impl_->memtable_.Set(static_cast<double>(s.memtable_bytes));
@@ -392,6 +378,17 @@ void Metrics::UpdateFromDatabase(engine::Database& db) {
   double probe_total = impl_->wal_bytes_.Value();
   double wal_total = static_cast<double>(s.wal.bytes_written);
   if (wal_total > probe_total) impl_->wal_bytes_.Increment(wal_total - probe_total);
+}
+
+void Metrics::SetWalArchive(uint64_t archived_lsn, double lag_seconds, uint64_t lag_bytes,
+                            uint64_t failures_total) {
+  impl_->archive_lsn_.Set(static_cast<double>(archived_lsn));
+  impl_->archive_lag_seconds_.Set(lag_seconds);
+  impl_->archive_lag_bytes_.Set(static_cast<double>(lag_bytes));
+  const double seen = impl_->archive_failures_.Value();
+  if (static_cast<double>(failures_total) > seen) {
+    impl_->archive_failures_.Increment(static_cast<double>(failures_total) - seen);
+  }
 }
 
 std::string Metrics::Render() {

@@ -31,6 +31,11 @@ class Metrics {
   void AddRateLimited(std::string_view project);
   void SetDiskFree(std::string_view volume, uint64_t bytes);
   void SetReplaySeconds(double seconds);
+  // Continuous WAL archiving (backup/wal_archiver.h), set by its owner once
+  // a second; 0 while archiving is off. `failures_total` is the archiver's
+  // running count (the counter follows it).
+  void SetWalArchive(uint64_t archived_lsn, double lag_seconds, uint64_t lag_bytes,
+                     uint64_t failures_total);
   // Pulls applied LSN, WAL bytes, RocksDB stats from the database.
   void UpdateFromDatabase(engine::Database& db);
   // Prometheus text exposition format of everything (refreshes the process

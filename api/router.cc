@@ -8,15 +8,16 @@
 #include <cmath>
 #include <cstring>
 
+#include "api/cors.h"
 #include "api/json_validation.h"
 #include "auth/key_store.h"
+#include "util/key_value_reader.h"
 #include "util/logging.h"
 #include "util/time_format.h"
 
 namespace stemedb::api {
 namespace {
 
-// Splits "/a/b/c" into its segments without allocating.
 // Reads "/a/b" as "a", "b" ("/a/" as "a", ""), without allocating: route
 // matching runs for every route on every request.
 class SegmentReader {
@@ -73,8 +74,20 @@ bool IsJsonContentType(std::string_view ct) {
   return true;
 }
 
-constexpr std::string_view kAllowHeaders =
-    "Authorization, Content-Type, Idempotency-Key, X-API-Key";
+// The path part of a request target ("/v1/query" of "/v1/query?subject=s").
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// The methods `path` answers to, "GET, POST" (for Allow), in table order.
+std::string AllowedMethods(std::string_view path) {
+  std::string allow;
+  for (const Router::Route& r : Router::Routes()) {
+    std::string_view ignored;
+    if (!MatchPath(r.path, path, &ignored)) continue;
+    if (!allow.empty()) allow += ", ";
+    allow += http::to_string(r.method);
+  }
+  return allow;
+}
 
 }  // namespace
 
@@ -109,7 +122,7 @@ std::string NewId() {
   std::memcpy(bytes + 8, pool.data() + used, kRandomBytes);
   used += kRandomBytes;
   // Plain table hex: ids are public, so sodium_bin2hex's constant time
-  // buys nothing here (it was the larger part of NewId).
+  // buys nothing here.
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id(32, '\0');
   for (size_t i = 0; i < sizeof bytes; ++i) {
@@ -229,16 +242,199 @@ bool Router::IsAdmin(const Call& call) const {
   return call.principal && call.principal->role == auth::Role::kAdmin;
 }
 
+// --- the pipeline ------------------------------------------------------------
+
+void Router::Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn reply,
+                    StreamFn stream) {
+  auto call = std::make_shared<Call>();
+  call->req = std::move(request);
+  call->meta = std::move(meta);
+  call->reply = std::move(reply);
+  call->stream = std::move(stream);
+  call->now_us = UnixMicrosNow();
+  // Decided first: every reply, errors included, carries the CORS headers.
+  call->cors_origin = CorsOrigin(s_.config->allowed_origins, call->req);
+
+  if (auto r = MatchRoute(*call); !r) return SendError(call, r.error());
+  if (call->req.method() == http::verb::options) return Preflight(call);
+  if (auto r = ParseQuery(*call); !r) return SendError(call, r.error());
+  if (call->route->access == Access::kPublic) return Dispatch(call);
+  if (auto r = CheckServing(); !r) return SendError(call, r.error());
+  if (auto r = Authenticate(*call); !r) return SendError(call, r.error());
+  if (auto r = RateLimit(*call); !r) return SendError(call, r.error());
+  if (auto r = Authorize(*call); !r) return SendError(call, r.error());
+  if (auto r = CheckBodySize(*call); !r) return SendError(call, r.error());
+  if (call->route->disk_floor) {
+    if (auto r = CheckDiskFloor(); !r) return SendError(call, r.error());
+  }
+  if (auto r = CheckContentType(*call); !r) return SendError(call, r.error());
+  Dispatch(call);
+}
+
+ApiResult<void> Router::MatchRoute(Call& call) const {
+  const std::string_view path = PathOf(call.req.target());
+  bool path_exists = false;
+  for (const Route& r : Routes()) {
+    std::string_view param;
+    if (!MatchPath(r.path, path, &param)) continue;
+    path_exists = true;
+    if (r.method != call.req.method()) continue;
+    call.route = &r;
+    call.path_param = std::string(param);
+    call.meta->route = std::string(r.path);
+  }
+  if (!path_exists) return NotFoundError("no such route");
+  // OPTIONS is in no route: on a known path it is a preflight (Preflight).
+  if (call.route == nullptr && call.req.method() != http::verb::options) {
+    return MethodNotAllowed(std::string(http::to_string(call.req.method())) + " not allowed here",
+                            AllowedMethods(path));
+  }
+  return {};
+}
+
+void Router::Preflight(const std::shared_ptr<Call>& call) {
+  // No key needed: a browser sends none with a preflight.
+  Response res{http::status::no_content, call->req.version()};
+  res.keep_alive(call->req.keep_alive());
+  const std::string methods = AllowedMethods(PathOf(call->req.target())) + ", OPTIONS";
+  res.set(http::field::allow, methods);
+  SetPreflightHeaders(call->cors_origin, methods, &res);
+  res.prepare_payload();
+  Send(call, std::move(res));
+}
+
+ApiResult<void> Router::ParseQuery(Call& call) const {
+  std::string_view target = call.req.target();
+  const size_t q = target.find('?');
+  KeyValueReader pairs(q == std::string_view::npos ? std::string_view() : target.substr(q + 1),
+                       '&');
+  while (auto pair = pairs.Next()) {
+    auto key = PercentDecode(pair->key);
+    auto value = PercentDecode(pair->value);
+    if (!key || !value || !IsValidUtf8(*value) || !IsValidUtf8(*key)) {
+      return InvalidField("query", "bad percent-encoding or UTF-8");
+    }
+    const auto& allowed = call.route->params;
+    if (std::find(allowed.begin(), allowed.end(), *key) == allowed.end()) {
+      return InvalidField(*key, "unknown query parameter");
+    }
+    if (call.Param(*key) != nullptr) return InvalidField(*key, "given twice");
+    call.params.emplace_back(std::move(*key), std::move(*value));
+  }
+  return {};
+}
+
+ApiResult<void> Router::CheckServing() const {
+  const bool serving = s_.serving ? s_.serving() : (!s_.ready || s_.ready());
+  if (serving) return {};
+  return Unavailable("server is not ready (starting, replaying or draining)");
+}
+
+ApiResult<void> Router::Authenticate(Call& call) const {
+  if (!s_.config->auth_enabled) {
+    // STEMEDB_AUTH_ENABLED=false is loopback-only (startup guard 2): every
+    // caller is an anonymous admin, metered under no key.
+    auth::Principal anon;
+    anon.role = auth::Role::kAdmin;
+    call.principal = std::move(anon);
+    return {};
+  }
+  std::string_view key;
+  if (auto it = call.req.find("X-API-Key"); it != call.req.end()) {
+    key = it->value();
+  } else if (auto auth = call.req.find(http::field::authorization); auth != call.req.end()) {
+    std::string_view v = auth->value();
+    static constexpr std::string_view kBearer = "Bearer ";
+    if (v.size() > kBearer.size() && strncasecmp(v.data(), kBearer.data(), kBearer.size()) == 0) {
+      key = v.substr(kBearer.size());
+    }
+  }
+  if (key.empty()) return Unauthorized("missing API key (X-API-Key or Authorization: Bearer)");
+  auto principal = s_.keys->Authenticate(key, call.now_us);
+  // Never the presented key, never why exactly (unknown vs revoked).
+  if (!principal) return Unauthorized("invalid API key");
+  call.principal = std::move(*principal);
+  call.meta->key_id = call.principal->key_id;
+  call.meta->project = call.principal->project;
+  return {};
+}
+
+ApiResult<void> Router::RateLimit(const Call& call) {
+  const auth::Principal& p = *call.principal;
+  if (s_.limiter == nullptr || p.key_id.empty()) return {};
+  auth::RateDecision d =
+      s_.limiter->Acquire(p.key_id, p.rate_limit, std::chrono::steady_clock::now());
+  if (d.allowed) return {};
+  if (s_.meter != nullptr) s_.meter->RecordRateLimited(p.key_id, p.project);
+  if (s_.metrics != nullptr) s_.metrics->AddRateLimited(p.project);
+  return RateLimited(static_cast<unsigned>(std::ceil(d.retry_after_seconds)));
+}
+
+ApiResult<void> Router::Authorize(Call& call) const {
+  const auth::Principal& p = *call.principal;
+  if (!RoleMayCall(p.role, call.route->access)) {
+    return Forbidden(std::string("role ") + std::string(auth::RoleName(p.role)) + " may not call " +
+                     std::string(call.route->path));
+  }
+  if (call.route->project_scoped) return ResolveProject(call);
+  return {};
+}
+
+ApiResult<void> Router::ResolveProject(Call& call) const {
+  const std::string* asked = call.Param("project");
+  const auth::Principal& p = *call.principal;
+  if (p.role != auth::Role::kAdmin) {
+    if (asked != nullptr && *asked != p.project) {
+      return Forbidden("this key is bound to another project");
+    }
+    call.project = p.project;
+  } else if (asked != nullptr) {
+    if (auto valid = CheckProjectName(*asked); !valid) return valid.error();
+    call.project = *asked;
+  } else if (!s_.config->auth_enabled) {
+    call.project = "default";
+  } else {
+    return InvalidField("project", "an admin key must name the project (?project=)");
+  }
+  call.meta->project = call.project;
+  return {};
+}
+
+ApiResult<void> Router::CheckBodySize(const Call& call) const {
+  if (call.req.body().size() <= s_.config->max_body_bytes) return {};
+  return TooLarge("request body exceeds STEMEDB_MAX_BODY_BYTES");
+}
+
+ApiResult<void> Router::CheckDiskFloor() const {
+  if (s_.disk == nullptr || s_.disk->writes_allowed()) return {};
+  return InsufficientStorage(
+      "free disk space is below STEMEDB_MIN_FREE_BYTES; writes are refused, reads go on");
+}
+
+ApiResult<void> Router::CheckContentType(const Call& call) const {
+  if (call.req.method() != http::verb::post) return {};
+  auto ct = call.req.find(http::field::content_type);
+  const bool has_ct = ct != call.req.end();
+  const bool needs_json = call.route->json_body || !call.req.body().empty() || has_ct;
+  if (needs_json && (!has_ct || !IsJsonContentType(ct->value()))) {
+    return UnsupportedMediaType("Content-Type must be application/json");
+  }
+  return {};
+}
+
+void Router::Dispatch(const std::shared_ptr<Call>& call) { (this->*call->route->fn)(call); }
+
+void Router::Meter(const Call& call, size_t bytes_out) {
+  if (!call.principal || s_.meter == nullptr) return;
+  s_.meter->RecordRequest(call.principal->key_id, call.principal->project, call.req.body().size(),
+                          bytes_out, call.now_us);
+}
+
+// --- replies -----------------------------------------------------------------
+
 void Router::Send(const std::shared_ptr<Call>& call, Response res) {
-  if (!call->cors_origin.empty()) {
-    res.set(http::field::access_control_allow_origin, call->cors_origin);
-    res.set(http::field::vary, "Origin");
-    res.set(http::field::access_control_expose_headers, "Retry-After");
-  }
-  if (call->principal && s_.meter != nullptr) {
-    s_.meter->RecordRequest(call->principal->key_id, call->principal->project,
-                            call->req.body().size(), res.body().size(), call->now_us);
-  }
+  SetCorsHeaders(call->cors_origin, &res);
+  Meter(*call, res.body().size());
   ReplyFn reply = std::move(call->reply);
   reply(std::move(res));
 }
@@ -251,217 +447,25 @@ void Router::SendError(const std::shared_ptr<Call>& call, const ApiError& error)
   Send(call, ErrorResponse(error, call->req.version(), call->req.keep_alive()));
 }
 
-void Router::Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn reply,
-                    StreamFn stream) {
-  auto call = std::make_shared<Call>();
-  call->req = std::move(request);
-  call->meta = std::move(meta);
-  call->reply = std::move(reply);
-  call->stream = std::move(stream);
-  call->now_us = UnixMicrosNow();
-
-  // CORS: exact origin match against the allow-list ("*" allows any).
-  if (auto it = call->req.find(http::field::origin); it != call->req.end()) {
-    std::string_view origin = it->value();
-    for (const auto& allowed : s_.config->allowed_origins) {
-      if (allowed == origin || allowed == "*") {
-        call->cors_origin = std::string(origin);
-        break;
-      }
-    }
-  }
-
-  std::string_view target = call->req.target();
-  size_t q = target.find('?');
-  std::string_view path = target.substr(0, q);
-  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-
-  // Route lookup: remember whether the path exists with another method.
-  const Route* route = nullptr;
-  bool path_exists = false;
-  std::string_view param;
-  for (const Route& r : Routes()) {
-    std::string_view p;
-    if (!MatchPath(r.path, path, &p)) continue;
-    path_exists = true;
-    if (r.method == call->req.method()) {
-      route = &r;
-      param = p;
-      call->meta->route = std::string(r.path);
-    }
-  }
-  if (!path_exists) return SendError(call, NotFoundError("no such route"));
-  // The methods of this path (for OPTIONS and 405), built only when needed.
-  auto allowed_methods = [&] {
-    std::string allow;
-    for (const Route& r : Routes()) {
-      std::string_view ignored;
-      if (!MatchPath(r.path, path, &ignored)) continue;
-      if (!allow.empty()) allow += ", ";
-      allow += http::to_string(r.method);
-    }
-    return allow;
-  };
-  if (call->req.method() == http::verb::options) {
-    // Preflight (or a plain OPTIONS): no auth, the allowed methods.
-    Response res{http::status::no_content, call->req.version()};
-    res.keep_alive(call->req.keep_alive());
-    const std::string allow = allowed_methods();
-    res.set(http::field::allow, allow + ", OPTIONS");
-    if (!call->cors_origin.empty()) {
-      res.set(http::field::access_control_allow_methods, allow + ", OPTIONS");
-      res.set(http::field::access_control_allow_headers, kAllowHeaders);
-      res.set(http::field::access_control_max_age, "600");
-    }
-    res.prepare_payload();
-    return Send(call, std::move(res));
-  }
-  if (route == nullptr) {
-    Response res = ErrorResponse(
-        MethodNotAllowed(std::string(http::to_string(call->req.method())) + " not allowed here"),
-        call->req.version(), call->req.keep_alive());
-    res.set(http::field::allow, allowed_methods());
-    return Send(call, std::move(res));
-  }
-  call->route = route;
-  call->path_param = std::string(param);
-
-  // Query string: decoded, only the route's parameters, none twice.
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    size_t eq = pair.find('=');
-    auto key = PercentDecode(pair.substr(0, eq));
-    auto value =
-        PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (!key || !value || !IsValidUtf8(*value) || !IsValidUtf8(*key)) {
-      return SendError(call, InvalidField("query", "bad percent-encoding or UTF-8"));
-    }
-    bool known = false;
-    for (auto allowed : route->params) known = known || allowed == *key;
-    if (!known) return SendError(call, InvalidField(*key, "unknown query parameter"));
-    if (call->Param(*key) != nullptr) return SendError(call, InvalidField(*key, "given twice"));
-    call->params.emplace_back(std::move(*key), std::move(*value));
-  }
-
-  if (route->access == Access::kPublic) return (this->*route->fn)(call);
-
-  if (s_.serving ? !s_.serving() : (s_.ready && !s_.ready())) {
-    return SendError(call, Unavailable("server is not ready (starting, replaying or draining)"));
-  }
-  if (!Authenticate(call)) return;
-
-  const auth::Principal& p = *call->principal;
-  if (s_.limiter != nullptr && !p.key_id.empty()) {
-    auth::RateDecision d =
-        s_.limiter->Acquire(p.key_id, p.rate_limit, std::chrono::steady_clock::now());
-    if (!d.allowed) {
-      if (s_.meter != nullptr) s_.meter->RecordRateLimited(p.key_id, p.project);
-      if (s_.metrics != nullptr) s_.metrics->AddRateLimited(p.project);
-      return SendError(call, RateLimited(static_cast<unsigned>(std::ceil(d.retry_after_seconds))));
-    }
-  }
-
-  if (!RoleMayCall(p.role, route->access)) {
-    return SendError(call, Forbidden(std::string("role ") + std::string(auth::RoleName(p.role)) +
-                                     " may not call " + std::string(route->path)));
-  }
-  if (route->project_scoped && !ResolveProject(call)) return;
-
-  if (call->req.body().size() > s_.config->max_body_bytes) {
-    return SendError(call, TooLarge("request body exceeds STEMEDB_MAX_BODY_BYTES"));
-  }
-  if (route->disk_floor && s_.disk != nullptr && !s_.disk->writes_allowed()) {
-    return SendError(call, InsufficientStorage("free disk space is below STEMEDB_MIN_FREE_BYTES; "
-                                               "writes are refused, reads go on"));
-  }
-  if (call->req.method() == http::verb::post) {
-    auto ct = call->req.find(http::field::content_type);
-    bool has_ct = ct != call->req.end();
-    bool needs_json = route->json_body || !call->req.body().empty() || has_ct;
-    if (needs_json && (!has_ct || !IsJsonContentType(ct->value()))) {
-      return SendError(call, UnsupportedMediaType("Content-Type must be application/json"));
-    }
-  }
-  (this->*route->fn)(call);
+void Router::StartStream(const std::shared_ptr<Call>& call, StreamingReply reply) {
+  SetCorsHeaders(call->cors_origin, &reply.head);
+  // The body's size is unknown until it has been streamed: counted as none.
+  Meter(*call, 0);
+  StreamFn stream = std::move(call->stream);
+  stream(std::move(reply));
 }
 
-bool Router::Authenticate(const std::shared_ptr<Call>& call) {
-  if (!s_.config->auth_enabled) {
-    // STEMEDB_AUTH_ENABLED=false is loopback-only (startup guard 2): every
-    // caller is an anonymous admin, metered under no key.
-    auth::Principal anon;
-    anon.role = auth::Role::kAdmin;
-    call->principal = std::move(anon);
-    return true;
-  }
-  std::string_view key;
-  if (auto it = call->req.find("X-API-Key"); it != call->req.end()) {
-    key = it->value();
-  } else if (auto auth = call->req.find(http::field::authorization); auth != call->req.end()) {
-    std::string_view v = auth->value();
-    static constexpr std::string_view kBearer = "Bearer ";
-    if (v.size() > kBearer.size() && strncasecmp(v.data(), kBearer.data(), kBearer.size()) == 0) {
-      key = v.substr(kBearer.size());
-    }
-  }
-  if (key.empty()) {
-    SendError(call, Unauthorized("missing API key (X-API-Key or Authorization: Bearer)"));
-    return false;
-  }
-  auto principal = s_.keys->Authenticate(key, call->now_us);
-  if (!principal) {
-    // Never the presented key, never why exactly (unknown vs revoked).
-    SendError(call, Unauthorized("invalid API key"));
-    return false;
-  }
-  call->principal = std::move(*principal);
-  call->meta->key_id = call->principal->key_id;
-  call->meta->project = call->principal->project;
-  return true;
-}
-
-bool Router::ResolveProject(const std::shared_ptr<Call>& call) {
-  const std::string* asked = call->Param("project");
-  const auth::Principal& p = *call->principal;
-  if (p.role != auth::Role::kAdmin) {
-    if (asked != nullptr && *asked != p.project) {
-      SendError(call, Forbidden("this key is bound to another project"));
-      return false;
-    }
-    call->project = p.project;
-  } else if (asked != nullptr) {
-    if (auto valid = CheckProjectName(*asked); !valid) {
-      SendError(call, valid.error());
-      return false;
-    }
-    call->project = *asked;
-  } else if (!s_.config->auth_enabled) {
-    call->project = "default";
-  } else {
-    SendError(call, InvalidField("project", "an admin key must name the project (?project=)"));
-    return false;
-  }
-  call->meta->project = call->project;
-  return true;
-}
-
-bool Router::AdmitWrite(const std::shared_ptr<Call>& call) {
-  if (s_.disk != nullptr && !s_.disk->writes_allowed()) {
-    SendError(call, InsufficientStorage("free disk space is below STEMEDB_MIN_FREE_BYTES; "
-                                        "writes are refused, reads go on"));
-    return false;
-  }
+ApiResult<void> Router::AdmitWrite() {
+  if (auto r = CheckDiskFloor(); !r) return r;
   size_t cap = s_.config->max_inflight_writes;
   if (inflight_writes_.fetch_add(1, std::memory_order_relaxed) >= cap && cap > 0) {
     WriteDone();
-    SendError(call, Unavailable("too many writes in flight", 1));
-    return false;
+    return Unavailable("too many writes in flight", 1);
   }
-  return true;
+  return {};
 }
+
+// --- unauthenticated routes ----------------------------------------------------
 
 void Router::Health(const std::shared_ptr<Call>& call) {
   bool live = !s_.live || s_.live();
@@ -493,97 +497,69 @@ void Router::OpenApi(const std::shared_ptr<Call>& call) { SendJson(call, 200, Op
 
 const std::vector<Router::Route>& Router::Routes() {
   using V = http::verb;
+  // clang-format off
   static const std::vector<Route> kRoutes = {
-      {V::get, "/v1/health", Access::kPublic, false, false, false, {}, &Router::Health},
-      {V::get, "/v1/ready", Access::kPublic, false, false, false, {}, &Router::Ready},
-      {V::get, "/metrics", Access::kPublic, false, false, false, {}, &Router::MetricsText},
-      {V::get, "/v1/openapi.json", Access::kPublic, false, false, false, {}, &Router::OpenApi},
-      {V::post, "/v1/assert", Access::kWrite, true, false, true, {"project"}, &Router::Assert},
-      {V::post,
-       "/v1/assert/batch",
-       Access::kWrite,
-       true,
-       false,
-       true,
-       {"project"},
-       &Router::AssertBatch},
-      {V::post, "/v1/retract", Access::kWrite, true, false, true, {"project"}, &Router::Retract},
-      {V::get,
-       "/v1/assertions/{id}",
-       Access::kRead,
-       true,
-       false,
-       false,
-       {"project"},
-       &Router::GetAssertion},
-      {V::get,
-       "/v1/query",
-       Access::kRead,
-       true,
-       false,
-       false,
-       {"project", "subject", "predicate", "agent_id", "as_of", "history", "limit", "cursor"},
-       &Router::Query},
-      {V::get,
-       "/v1/beliefs",
-       Access::kRead,
-       true,
-       false,
-       false,
-       {"project", "subject", "predicate", "as_of"},
-       &Router::Beliefs},
-      {V::post,
-       "/v1/agents",
-       Access::kWrite,
-       true,
-       true,
-       true,
-       {"project"},
-       &Router::RegisterAgent},
-      {V::get, "/v1/usage", Access::kRead, false, false, false, {}, &Router::Usage},
-      {V::post, "/v1/admin/api-keys", Access::kAdmin, false, true, true, {}, &Router::CreateKey},
-      {V::get,
-       "/v1/admin/api-keys",
-       Access::kAdmin,
-       false,
-       false,
-       false,
-       {"project"},
-       &Router::ListKeys},
-      {V::delete_,
-       "/v1/admin/api-keys/{key_id}",
-       Access::kAdmin,
-       false,
-       true,
-       false,
-       {},
-       &Router::RevokeKey},
-      {V::post,
-       "/v1/admin/api-keys/{key_id}/rotate",
-       Access::kAdmin,
-       false,
-       true,
-       false,
-       {},
-       &Router::RotateKey},
-      {V::get,
-       "/v1/admin/audit",
-       Access::kAdmin,
-       false,
-       false,
-       false,
-       {"limit", "before"},
-       &Router::Audit},
-      {V::get,
-       "/v1/admin/usage",
-       Access::kAdmin,
-       false,
-       false,
-       false,
-       {"project"},
-       &Router::AdminUsage},
-      {V::get, "/v1/admin/backup", Access::kBackup, false, false, false, {}, &Router::Backup},
+      {.method = V::get, .path = "/v1/health", .access = Access::kPublic,
+       .fn = &Router::Health},
+      {.method = V::get, .path = "/v1/ready", .access = Access::kPublic,
+       .fn = &Router::Ready},
+      {.method = V::get, .path = "/metrics", .access = Access::kPublic,
+       .fn = &Router::MetricsText},
+      {.method = V::get, .path = "/v1/openapi.json", .access = Access::kPublic,
+       .fn = &Router::OpenApi},
+      {.method = V::post, .path = "/v1/assert", .access = Access::kWrite,
+       .project_scoped = true, .json_body = true,
+       .params = {"project"},
+       .fn = &Router::Assert},
+      {.method = V::post, .path = "/v1/assert/batch", .access = Access::kWrite,
+       .project_scoped = true, .json_body = true,
+       .params = {"project"},
+       .fn = &Router::AssertBatch},
+      {.method = V::post, .path = "/v1/retract", .access = Access::kWrite,
+       .project_scoped = true, .json_body = true,
+       .params = {"project"},
+       .fn = &Router::Retract},
+      {.method = V::get, .path = "/v1/assertions/{id}", .access = Access::kRead,
+       .project_scoped = true,
+       .params = {"project"},
+       .fn = &Router::GetAssertion},
+      {.method = V::get, .path = "/v1/query", .access = Access::kRead,
+       .project_scoped = true,
+       .params = {"project", "subject", "predicate", "agent_id", "as_of", "history", "limit",
+                  "cursor"},
+       .fn = &Router::Query},
+      {.method = V::get, .path = "/v1/beliefs", .access = Access::kRead,
+       .project_scoped = true,
+       .params = {"project", "subject", "predicate", "as_of"},
+       .fn = &Router::Beliefs},
+      {.method = V::post, .path = "/v1/agents", .access = Access::kWrite,
+       .project_scoped = true, .disk_floor = true, .json_body = true,
+       .params = {"project"},
+       .fn = &Router::RegisterAgent},
+      {.method = V::get, .path = "/v1/usage", .access = Access::kRead,
+       .fn = &Router::Usage},
+      {.method = V::post, .path = "/v1/admin/api-keys", .access = Access::kAdmin,
+       .disk_floor = true, .json_body = true,
+       .fn = &Router::CreateKey},
+      {.method = V::get, .path = "/v1/admin/api-keys", .access = Access::kAdmin,
+       .params = {"project"},
+       .fn = &Router::ListKeys},
+      {.method = V::delete_, .path = "/v1/admin/api-keys/{key_id}", .access = Access::kAdmin,
+       .disk_floor = true,
+       .fn = &Router::RevokeKey},
+      {.method = V::post, .path = "/v1/admin/api-keys/{key_id}/rotate", .access = Access::kAdmin,
+       .disk_floor = true,
+       .fn = &Router::RotateKey},
+      {.method = V::get, .path = "/v1/admin/audit", .access = Access::kAdmin,
+       .params = {"limit", "before"},
+       .fn = &Router::Audit},
+      {.method = V::get, .path = "/v1/admin/usage", .access = Access::kAdmin,
+       .params = {"project"},
+       .fn = &Router::AdminUsage},
+      {.method = V::get, .path = "/v1/admin/backup", .access = Access::kBackup,
+       .fn = &Router::Backup},
   };
+  // clang-format on
   return kRoutes;
 }
 

@@ -2,31 +2,42 @@
 // request to a reply; never touches a socket (see handler.h), so every route
 // is tested without a network (tests/api/router_test.cc).
 //
-// PIPELINE (in this order; the first failing step answers):
-//   1. match method + path against the route table (404 not_found for an
-//      unknown path, 405 method_not_allowed + Allow for a known path with
-//      another method); RequestMeta.route becomes the route template;
-//   2. CORS: an Origin in STEMEDB_ALLOWED_ORIGINS gets Access-Control-*
-//      headers on every reply; OPTIONS is answered as a preflight (204).
-//      With an empty allow-list no CORS header is ever sent;
-//   3. unauthenticated routes (/v1/health, /v1/ready, /metrics,
-//      /v1/openapi.json) are served here;
-//   4. readiness: 503 unavailable + Retry-After while Services::ready() is
-//      false (replay, WAL fail-stopped, draining);
-//   5. authentication: X-API-Key or Authorization: Bearer -> auth::Principal
-//      (401 unauthorized);
-//   6. rate limit per key (429 rate_limited + Retry-After);
-//   7. role (403 forbidden, RoleMayCall): read routes any role but backup,
-//      write routes write_agent or admin, /v1/admin/* admin, the backup
-//      download admin or backup (a backup key may call nothing else);
-//   8. project: a non-admin key's own project; an admin key names one with
-//      ?project= on data routes (400 without it). A non-admin key naming
-//      another project gets 403 (it learns nothing about that project);
-//   9. body: 413 too_large over STEMEDB_MAX_BODY_BYTES, 415 for a POST body
-//      whose Content-Type is not application/json;
-//  10. the route itself (routes_data.cc, routes_admin.cc), which validates
-//      (400), answers idempotent retries, checks the disk floor for writes
-//      (507) and the in-flight write cap (503), and submits to the engine.
+// PIPELINE: Handle() runs these steps in this order (router.cc); each passes
+// or returns the error that answers the request, and the first error wins.
+//   MatchRoute        method + path against the route table: 404 not_found
+//                     for an unknown path, 405 method_not_allowed + Allow
+//                     for a known path with another method.
+//                     RequestMeta.route becomes the route template.
+//   Preflight         OPTIONS on a known path: 204 with Allow (and the CORS
+//                     preflight headers), no key.
+//   ParseQuery        percent-decoded, only the route's parameters, none
+//                     twice (400 invalid_field).
+//   (public routes: /v1/health, /v1/ready, /metrics, /v1/openapi.json are
+//    dispatched here, with no key)
+//   CheckServing      503 unavailable + Retry-After while the server is not
+//                     serving (Services::serving, else ::ready).
+//   Authenticate      X-API-Key or Authorization: Bearer -> auth::Principal
+//                     (401 unauthorized).
+//   RateLimit         the key's token bucket (429 rate_limited + Retry-After).
+//                     Before Authorize, so a key flooding forbidden calls is
+//                     throttled too.
+//   Authorize         the role (403 forbidden, RoleMayCall): read routes any
+//                     role but backup, write routes write_agent or admin,
+//                     /v1/admin/* admin, the backup download admin or backup;
+//                     then, for project routes, the project: a non-admin
+//                     key's own (403 if it names another), an admin key's
+//                     ?project= (400 without it).
+//   CheckBodySize     413 too_large over STEMEDB_MAX_BODY_BYTES.
+//   CheckDiskFloor    507 insufficient_storage below STEMEDB_MIN_FREE_BYTES,
+//                     for routes with Route::disk_floor.
+//   CheckContentType  415 for a POST body that is not application/json.
+//   Dispatch          the route (routes_data.cc, routes_admin.cc): validates
+//                     (400); a write answers an idempotent retry from its
+//                     first reply (CheckIdempotency) before AdmitWrite
+//                     (disk floor 507, in-flight cap 503) and the engine.
+//   Meter             every reply (or stream) to an authenticated key is
+//                     counted in its usage (Send, StartStream); CORS headers
+//                     are added there too (api/cors.h).
 //
 // DURABILITY: a write's 201 is sent from the engine's commit callback, i.e.
 // after the WAL made it durable and the store applied it.
@@ -79,20 +90,22 @@ class Router : public Handler {
   struct Call;
   using RouteFn = void (Router::*)(const std::shared_ptr<Call>&);
 
-  // One entry of the route table (also the source of /v1/openapi.json's path list).
+  // One entry of the route table (also the source of /v1/openapi.json's path
+  // list). Written with designated initializers; a field left out takes the
+  // default below.
   struct Route {
     http::verb method;
     std::string_view path;  // template: "/v1/assertions/{id}"
     Access access;
-    bool project_scoped;  // data route: needs a project
+    bool project_scoped = false;  // data route: Authorize resolves a project
     // The pipeline answers 507 below the disk floor before calling the route.
     // False for the assertion writes: they check it themselves (AdmitWrite)
     // after answering idempotent retries, so a retry of a write that already
     // committed still gets its 201 while the disk is full.
-    bool disk_floor;
-    bool json_body;                        // POST body must be application/json
-    std::vector<std::string_view> params;  // allowed query parameters
-    RouteFn fn;
+    bool disk_floor = false;
+    bool json_body = false;                     // POST body must be application/json
+    std::vector<std::string_view> params = {};  // allowed query parameters
+    RouteFn fn = nullptr;
   };
   static const std::vector<Route>& Routes();
 
@@ -118,15 +131,34 @@ class Router : public Handler {
   };
 
  private:
-  // --- pipeline (router.cc) ---
+  // --- pipeline steps, in Handle's order (router.cc; see PIPELINE above).
+  // A check returns OK to go on, or the error that answers the request. ---
+  ApiResult<void> MatchRoute(Call& call) const;
+  void Preflight(const std::shared_ptr<Call>& call);
+  ApiResult<void> ParseQuery(Call& call) const;
+  ApiResult<void> CheckServing() const;
+  ApiResult<void> Authenticate(Call& call) const;
+  ApiResult<void> RateLimit(const Call& call);
+  ApiResult<void> Authorize(Call& call) const;
+  ApiResult<void> ResolveProject(Call& call) const;  // part of Authorize
+  ApiResult<void> CheckBodySize(const Call& call) const;
+  ApiResult<void> CheckDiskFloor() const;
+  ApiResult<void> CheckContentType(const Call& call) const;
+  void Dispatch(const std::shared_ptr<Call>& call);
+  // Counts a reply of `bytes_out` body bytes in the caller's usage (no-op
+  // before authentication, or without a meter).
+  void Meter(const Call& call, size_t bytes_out);
+
+  // --- replies: each adds the CORS headers, meters, and hands over ---
   void Send(const std::shared_ptr<Call>& call, Response res);
   void SendJson(const std::shared_ptr<Call>& call, unsigned status, std::string body);
   void SendError(const std::shared_ptr<Call>& call, const ApiError& error);
-  bool Authenticate(const std::shared_ptr<Call>& call);
-  bool ResolveProject(const std::shared_ptr<Call>& call);
-  // Checks the disk floor and the in-flight cap, then counts one write in.
-  // False (after replying) if the write must not proceed.
-  bool AdmitWrite(const std::shared_ptr<Call>& call);
+  void StartStream(const std::shared_ptr<Call>& call, StreamingReply reply);
+
+  // The write routes' admission, after idempotent retries were answered:
+  // the disk floor (507), then the in-flight cap (503); on success one write
+  // is counted in, and WriteDone() must follow.
+  ApiResult<void> AdmitWrite();
   void WriteDone() { inflight_writes_.fetch_sub(1, std::memory_order_relaxed); }
   bool IsAdmin(const Call& call) const;
 

@@ -3,12 +3,17 @@
 // App owns every object and keeps it alive until the server has drained, so
 // the router may use them for as long as it lives.
 //
+// AuthServices, OpenAuthServices and MakeServices are the one wiring of the
+// auth/ objects and the router's view of them: the App, the router tests and
+// the HTTP fuzz target all build them this way.
+//
 // `ready` and `health_json` are provided by the App so /v1/ready and
 // /v1/health reflect the whole process (replay, WAL health, disk space),
 // not just what the router sees.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "api/config.h"
@@ -20,6 +25,7 @@
 #include "auth/rate_limiter.h"
 #include "auth/usage_meter.h"
 #include "engine/database.h"
+#include "util/status.h"
 
 namespace stemedb::api {
 
@@ -64,5 +70,28 @@ struct Services {
   std::string wal_dir;
   std::string db_dir;
 };
+
+// The auth/ objects over one open Database. Declared in dependency order:
+// the audit log first (the key store and agent registry write their records
+// through it), the limiter last; destroyed in reverse.
+struct AuthServices {
+  std::unique_ptr<auth::AuditLog> audit;
+  std::unique_ptr<auth::KeyStore> keys;
+  std::unique_ptr<auth::AgentRegistry> agents;
+  std::unique_ptr<auth::UsageMeter> meter;
+  std::unique_ptr<auth::RateLimiter> limiter;
+};
+
+// Constructs and loads every AuthServices object over `db` (which must
+// outlive them), configured from `config` (STEMEDB_METER_ENABLED,
+// STEMEDB_RATE_LIMIT). On a load failure the Status says which one, e.g.
+// "cannot load the key store: Corruption: ...".
+Result<AuthServices> OpenAuthServices(engine::Database* db, const ServerConfig& config);
+
+// Services over objects the caller owns; the directories come from `config`.
+// The process callbacks (ready, serving, live, health_json) are the
+// caller's to set.
+Services MakeServices(const ServerConfig* config, engine::Database* db, const AuthServices& auth,
+                      Metrics* metrics, DiskMonitor* disk);
 
 }  // namespace stemedb::api

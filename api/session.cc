@@ -5,13 +5,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <charconv>
 #include <future>
 #include <optional>
 #include <string>
 
+#include "api/error_reply.h"
 #include "api/io_thread.h"
 #include "util/logging.h"
 
@@ -21,22 +20,6 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-Response TransportError(http::status status, std::string_view code, std::string_view message,
-                        unsigned version, bool keep_alive) {
-  boost::json::object err;
-  err["code"] = code;
-  err["message"] = message;
-  boost::json::object body;
-  body["error"] = std::move(err);
-  Response res{status, version};
-  res.set(http::field::content_type, "application/json");
-  if (status == http::status::service_unavailable) res.set(http::field::retry_after, "1");
-  res.body() = boost::json::serialize(body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  return res;
-}
 
 // --- SessionShared ----------------------------------------------------------
 
@@ -245,18 +228,17 @@ class BasicSession final : public Session,
     if (!header_done_) start_ = Clock::now();
     shared_->RequestStarted();
     in_request_ = true;
+    SendResponse(ErrorResponse(ParseFailure(ec), 11, false));
+  }
+
+  // What the client is told about a request the parser rejected.
+  ApiError ParseFailure(beast::error_code ec) const {
     if (ec == http::error::body_limit) {
-      return SendResponse(TransportError(
-          http::status::payload_too_large, "too_large",
-          "request body exceeds " + std::to_string(shared_->options.max_body_bytes) + " bytes", 11,
-          false));
+      return TooLarge("request body exceeds " + std::to_string(shared_->options.max_body_bytes) +
+                      " bytes");
     }
-    if (ec == http::error::header_limit) {
-      return SendResponse(TransportError(http::status::request_header_fields_too_large, "too_large",
-                                         "request header too large", 11, false));
-    }
-    SendResponse(TransportError(http::status::bad_request, "invalid_request",
-                                "malformed HTTP request: " + ec.message(), 11, false));
+    if (ec == http::error::header_limit) return HeaderTooLarge("request header too large");
+    return InvalidRequest("malformed HTTP request: " + ec.message());
   }
 
   // --- handling ---------------------------------------------------------
@@ -271,8 +253,7 @@ class BasicSession final : public Session,
     in_request_ = true;
     Handler* handler = shared_->handler();
     if (handler == nullptr) {
-      return SendResponse(TransportError(http::status::service_unavailable, "unavailable",
-                                         "server is starting", version_, keep_alive_));
+      return SendResponse(ErrorResponse(Unavailable("server is starting"), version_, keep_alive_));
     }
     const uint64_t generation = generation_.fetch_add(1, std::memory_order_relaxed) + 1;
     auto self = this->shared_from_this();
@@ -293,8 +274,7 @@ class BasicSession final : public Session,
       // Exceptions never cross into the transport's event loop.
       log::Error("handler threw", {{"route", meta_->route}, {"what", e.what()}});
       if (Claim(generation, /*quiet=*/true)) {
-        SendResponse(TransportError(http::status::internal_server_error, "internal",
-                                    "internal error", version_, false));
+        SendResponse(ErrorResponse(Internal("internal error"), version_, false));
       }
     }
   }

@@ -141,10 +141,4 @@ class Session {
                                           std::shared_ptr<SessionShared> shared);
 };
 
-// {"error":{"code":...,"message":...}} with the given status; used for the
-// errors only the transport can see (413 while reading, 400 unparsable, 500
-// handler failure, 503 no handler).
-Response TransportError(http::status status, std::string_view code, std::string_view message,
-                        unsigned version, bool keep_alive);
-
 }  // namespace stemedb::api

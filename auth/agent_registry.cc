@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "auth/encoding.h"
+#include "auth/stored_record.h"
 #include "util/time_format.h"
 
 namespace stemedb::auth {
@@ -32,10 +33,9 @@ std::string EncodeAgentKey(const AgentKey& key) {
 }
 
 Result<AgentKey> DecodeAgentKey(std::string_view bytes) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(bytes, ec);
-  if (ec || !v.is_object()) return Status::Corruption("agent key record: not a JSON object");
-  const boost::json::object& o = v.get_object();
+  Result<boost::json::object> parsed = ParseStoredObject(bytes, "agent key record");
+  if (!parsed) return parsed.error();
+  const boost::json::object& o = *parsed;
   const auto* project = o.if_contains("project");
   const auto* agent = o.if_contains("agent_id");
   const auto* pk = o.if_contains("public_key");
@@ -65,19 +65,12 @@ class AgentRegistry::Impl {
 
   Status Load() {
     std::unordered_map<std::string, AgentKey> loaded;
-    Status failure;
-    Status scan = db_->ScanSystem(engine::SystemTable::kAgentKeys, "",
-                                  [&](std::string_view key, std::string_view value) {
-                                    Result<AgentKey> agent = DecodeAgentKey(value);
-                                    if (!agent) {
-                                      failure = agent.error();
-                                      return false;
-                                    }
-                                    loaded.emplace(std::string(key), std::move(*agent));
-                                    return true;
-                                  });
-    if (!scan.ok()) return scan.WithContext("agent registry load");
-    if (!failure.ok()) return failure;
+    STEMEDB_RETURN_IF_ERROR(ScanStoredRecords(
+        db_, engine::SystemTable::kAgentKeys, "agent registry load",
+        [](std::string_view, std::string_view value) { return DecodeAgentKey(value); },
+        [&](std::string_view key, AgentKey agent) {
+          loaded.emplace(std::string(key), std::move(agent));
+        }));
     std::unique_lock lock(mu_);
     agents_ = std::move(loaded);
     return Status::OK();

@@ -6,7 +6,7 @@
 #include <deque>
 #include <utility>
 
-#include "auth/encoding.h"
+#include "auth/stored_record.h"
 #include "util/hex.h"
 #include "util/time_format.h"
 
@@ -24,21 +24,13 @@ std::string SeqKey(uint64_t seq) {
 
 bool ParseSeqKey(std::string_view key, uint64_t* seq) { return ParseHex64(key, seq); }
 
-std::string GetString(const boost::json::object& o, std::string_view name) {
-  const boost::json::value* v = o.if_contains(name);
-  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
 Result<AuditRecord> DecodeRecord(std::string_view key, std::string_view value) {
   AuditRecord record;
   if (!ParseSeqKey(key, &record.seq)) return Status::Corruption("audit record: bad key");
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(value, ec);
-  if (ec || !v.is_object()) return Status::Corruption("audit record: not a JSON object");
-  const boost::json::object& o = v.get_object();
-  if (const boost::json::value* t = o.if_contains("time_us"); t != nullptr && t->is_int64()) {
-    record.time_us = t->get_int64();
-  }
+  Result<boost::json::object> parsed = ParseStoredObject(value, "audit record");
+  if (!parsed) return parsed.error();
+  const boost::json::object& o = *parsed;
+  record.time_us = GetInt(o, "time_us");
   record.actor_key_id = GetString(o, "actor");
   record.action = GetString(o, "action");
   record.target = GetString(o, "target");

@@ -1,5 +1,5 @@
 // Small encoding helpers shared by auth/: libsodium initialization, hex and
-// base64 (libsodium's constant-time codecs), RFC 3339 timestamps.
+// base64 (libsodium's constant-time codecs).
 //
 // Internal to auth/ (other modules use the public headers).
 #pragma once

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "auth/encoding.h"
+#include "auth/stored_record.h"
 #include "util/time_format.h"
 
 namespace stemedb::auth {
@@ -48,20 +49,6 @@ std::string FormatPlainNumber(double number) {
 boost::json::value TimeOrNull(int64_t us) {
   if (us == 0) return nullptr;
   return boost::json::string(FormatRfc3339(us));
-}
-
-int64_t GetInt(const boost::json::object& o, std::string_view name) {
-  const boost::json::value* v = o.if_contains(name);
-  if (v == nullptr) return 0;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  return 0;
-}
-
-std::string GetString(const boost::json::object& o, std::string_view name) {
-  const boost::json::value* v = o.if_contains(name);
-  if (v == nullptr || !v->is_string()) return {};
-  return std::string(v->get_string());
 }
 
 }  // namespace
@@ -206,10 +193,9 @@ std::string EncodeKeyRecord(const KeyRecord& record) {
 }
 
 Result<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(bytes, ec);
-  if (ec || !v.is_object()) return Status::Corruption("api key record: not a JSON object");
-  const boost::json::object& o = v.get_object();
+  Result<boost::json::object> parsed = ParseStoredObject(bytes, "api key record");
+  if (!parsed) return parsed.error();
+  const boost::json::object& o = *parsed;
   if (GetInt(o, "v") != 1) return Status::Corruption("api key record: unknown version");
   KeyRecord record;
   record.key_id = GetString(o, "key_id");

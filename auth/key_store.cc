@@ -13,6 +13,7 @@
 #include "auth/audit_log.h"
 #include "auth/encoding.h"
 #include "auth/key_format.h"
+#include "auth/stored_record.h"
 #include "auth/usage_meter.h"
 #include "util/hex.h"
 #include "util/logging.h"
@@ -51,33 +52,19 @@ bool IsExpiredAt(const KeyRecord& r, int64_t now_us) {
 
 class KeyStore::Impl {
  public:
-  Impl(engine::Database* db, AuditLog* audit) : db_(db), audit_(audit) {
-    if (audit_ == nullptr) {
-      owned_audit_ = std::make_unique<AuditLog>(db);
-      audit_ = owned_audit_.get();
-    }
-  }
+  Impl(engine::Database* db, AuditLog* audit) : db_(db), audit_(audit) {}
 
   Status Load() {
     EnsureSodium();
-    if (owned_audit_) STEMEDB_RETURN_IF_ERROR(owned_audit_->Load());
     std::unordered_map<uint64_t, CachedKey> loaded;
-    Status failure;
-    Status scan = db_->ScanSystem(engine::SystemTable::kApiKeys, "",
-                                  [&](std::string_view, std::string_view value) {
-                                    Result<KeyRecord> record = DecodeKeyRecord(value);
-                                    if (!record) {
-                                      failure = record.error();
-                                      return false;
-                                    }
-                                    CachedKey cached{std::move(*record), std::string()};
-                                    cached.raw_hash = HexToRaw(cached.record.hash_hex);
-                                    uint64_t id = IdNumberOfHash(cached.raw_hash);
-                                    loaded.emplace(id, std::move(cached));
-                                    return true;
-                                  });
-    if (!scan.ok()) return scan.WithContext("key store load");
-    if (!failure.ok()) return failure;
+    STEMEDB_RETURN_IF_ERROR(ScanStoredRecords(
+        db_, engine::SystemTable::kApiKeys, "key store load",
+        [](std::string_view, std::string_view value) { return DecodeKeyRecord(value); },
+        [&](std::string_view, KeyRecord record) {
+          std::string raw = HexToRaw(record.hash_hex);
+          const uint64_t id = IdNumberOfHash(raw);
+          loaded.emplace(id, CachedKey{std::move(record), std::move(raw)});
+        }));
     std::unique_lock lock(mu_);
     keys_ = std::move(loaded);
     return Status::OK();
@@ -129,8 +116,7 @@ class KeyStore::Impl {
       }
     }
     KeyRecord record;
-    record.hash_hex = ToHex(raw);
-    record.key_id = record.hash_hex.substr(0, 16);
+    SetHash(raw, &record);
     record.label = "root";
     record.role = Role::kAdmin;
     record.created_at_us = now_us;
@@ -162,19 +148,11 @@ class KeyStore::Impl {
       Result<RateLimitSpec> check = ParseRateLimit(request.rate_limit->ToString());
       if (!check) return check.error();
     }
-    KeyRecord record;
-    record.label = request.label;
-    record.role = request.role;
-    record.project = request.project;
-    record.rate_limit = request.rate_limit;
-    record.created_at_us = now_us;
-    record.expires_at_us = request.expires_at_us;
     std::lock_guard write_lock(write_mu_);
+    KeyRecord record;
     std::string key;
     std::string raw;
-    STEMEDB_RETURN_IF_ERROR(NewUniqueKey(&key, &raw));
-    record.hash_hex = ToHex(raw);
-    record.key_id = record.hash_hex.substr(0, 16);
+    STEMEDB_RETURN_IF_ERROR(NewRecord(request, now_us, &record, &key, &raw));
     STEMEDB_RETURN_IF_ERROR(
         Commit({PutWrite(record)},
                Audit(now_us, actor, "key.create", record.key_id,
@@ -238,20 +216,16 @@ class KeyStore::Impl {
     if (IsRevokedAt(old_record, now_us)) return Status::Conflict("key is revoked");
     if (IsExpiredAt(old_record, now_us)) return Status::Conflict("key has expired");
 
-    KeyRecord new_record;
-    new_record.label = old_record.label;
-    new_record.role = old_record.role;
-    new_record.project = old_record.project;
-    new_record.rate_limit = old_record.rate_limit;
-    new_record.created_at_us = now_us;
+    // The successor keeps what the key is for and gets the same lifetime.
+    CreateKeyRequest successor{old_record.label, old_record.role, old_record.project,
+                               old_record.rate_limit, 0};
     if (old_record.expires_at_us != 0) {
-      new_record.expires_at_us = now_us + (old_record.expires_at_us - old_record.created_at_us);
+      successor.expires_at_us = now_us + (old_record.expires_at_us - old_record.created_at_us);
     }
+    KeyRecord new_record;
     std::string key;
     std::string raw;
-    STEMEDB_RETURN_IF_ERROR(NewUniqueKey(&key, &raw));
-    new_record.hash_hex = ToHex(raw);
-    new_record.key_id = new_record.hash_hex.substr(0, 16);
+    STEMEDB_RETURN_IF_ERROR(NewRecord(successor, now_us, &new_record, &key, &raw));
 
     old_record.revoked_at_us = now_us + grace_seconds * 1000000;
     old_record.rotated_to = new_record.key_id;
@@ -264,7 +238,6 @@ class KeyStore::Impl {
     return IssuedKey{std::move(key), std::move(new_record)};
   }
 
-  AuditLog* audit() const { return audit_; }
   void set_meter(const UsageMeter* meter) { meter_.store(meter, std::memory_order_release); }
 
  private:
@@ -302,6 +275,26 @@ class KeyStore::Impl {
     return Status::OK();
   }
 
+  static void SetHash(const std::string& raw, KeyRecord* record) {
+    record->hash_hex = ToHex(raw);
+    record->key_id = record->hash_hex.substr(0, 16);
+  }
+
+  // The record of a fresh key for `request` (already validated), the key
+  // itself and its raw hash. Caller holds write_mu_.
+  Status NewRecord(const CreateKeyRequest& request, int64_t now_us, KeyRecord* record,
+                   std::string* key, std::string* raw) const {
+    STEMEDB_RETURN_IF_ERROR(NewUniqueKey(key, raw));
+    record->label = request.label;
+    record->role = request.role;
+    record->project = request.project;
+    record->rate_limit = request.rate_limit;
+    record->created_at_us = now_us;
+    record->expires_at_us = request.expires_at_us;
+    SetHash(*raw, record);
+    return Status::OK();
+  }
+
   // A fresh key whose key_id is not taken (a 64-bit collision is not
   // expected in practice, but two keys must never share a storage slot).
   // Caller holds write_mu_.
@@ -336,7 +329,6 @@ class KeyStore::Impl {
   }
 
   engine::Database* db_;
-  std::unique_ptr<AuditLog> owned_audit_;
   AuditLog* audit_;
   std::atomic<const UsageMeter*> meter_{nullptr};
   // Serializes mutations: read-modify-write of a record, its commit and the
@@ -346,13 +338,11 @@ class KeyStore::Impl {
   std::unordered_map<uint64_t, CachedKey> keys_;
 };
 
-KeyStore::KeyStore(engine::Database* db) : impl_(std::make_unique<Impl>(db, nullptr)) {}
 KeyStore::KeyStore(engine::Database* db, AuditLog* audit)
     : impl_(std::make_unique<Impl>(db, audit)) {}
 KeyStore::~KeyStore() = default;
 
 Status KeyStore::Load() { return impl_->Load(); }
-AuditLog* KeyStore::audit_log() const { return impl_->audit(); }
 void KeyStore::SetUsageMeter(const UsageMeter* meter) { impl_->set_meter(meter); }
 bool KeyStore::empty() const { return impl_->empty(); }
 Result<Principal> KeyStore::Authenticate(std::string_view presented_key, int64_t now_us) const {

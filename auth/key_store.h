@@ -116,19 +116,13 @@ struct IssuedKey {
 
 class KeyStore {
  public:
-  // `db` must outlive the store. Call Load() before use. This form owns a
-  // private AuditLog (loaded by Load()). Sharing the server's AuditLog via
-  // the second form is tidier; either way records never collide, because
-  // sequence numbers are process-wide (audit_log.h).
-  explicit KeyStore(engine::Database* db);
-  // `audit` (not owned, already Load()ed) receives every mutation's record.
+  // `db` and `audit` (already Load()ed; it receives every mutation's
+  // record) must outlive the store. Call Load() before use.
   KeyStore(engine::Database* db, AuditLog* audit);
   ~KeyStore();
 
   // Reads every key from the engine into the cache.
   Status Load();
-  // The audit log mutations are recorded in (owned or shared).
-  AuditLog* audit_log() const;
   // Optional: List()/Get() fill last_used_at_us from this meter. Not owned;
   // must outlive the store. Call before serving requests.
   void SetUsageMeter(const UsageMeter* meter);

@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "auth/encoding.h"
+#include "auth/stored_record.h"
 #include "util/time_format.h"
 
 namespace stemedb::auth {
@@ -32,6 +32,17 @@ struct Slot {
   // so a change racing with a flush is written by the next one.
   std::atomic<bool> dirty{false};
 
+  // Load's counterpart of Snapshot: the counters as last flushed.
+  void Restore(const UsageCounters& c) {
+    requests.store(c.requests);
+    assertions_written.store(c.assertions_written);
+    bytes_in.store(c.bytes_in);
+    bytes_out.store(c.bytes_out);
+    rate_limited.store(c.rate_limited);
+    last_used_at_us.store(c.last_used_at_us);
+    dirty.store(false);
+  }
+
   UsageCounters Snapshot() const {
     UsageCounters c;
     c.key_id = key_id;
@@ -51,26 +62,40 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
 
-uint64_t GetU64(const boost::json::object& o, std::string_view name) {
-  const boost::json::value* v = o.if_contains(name);
-  if (v == nullptr) return 0;
-  if (v->is_uint64()) return v->get_uint64();
-  if (v->is_int64() && v->get_int64() >= 0) return static_cast<uint64_t>(v->get_int64());
-  return 0;
+// The counters the storage form and UsageJson share, in this order.
+void PutCounters(const UsageCounters& c, boost::json::object* o) {
+  (*o)["requests"] = c.requests;
+  (*o)["assertions_written"] = c.assertions_written;
+  (*o)["bytes_in"] = c.bytes_in;
+  (*o)["bytes_out"] = c.bytes_out;
+  (*o)["rate_limited"] = c.rate_limited;
 }
 
+// Storage form in engine SystemTable::kUsage, keyed by key_id.
 std::string EncodeUsage(const UsageCounters& c) {
   boost::json::object o;
   o["v"] = 1;
   o["key_id"] = c.key_id;
   o["project"] = c.project;
-  o["requests"] = c.requests;
-  o["assertions_written"] = c.assertions_written;
-  o["bytes_in"] = c.bytes_in;
-  o["bytes_out"] = c.bytes_out;
-  o["rate_limited"] = c.rate_limited;
+  PutCounters(c, &o);
   o["last_used_at_us"] = c.last_used_at_us;
   return boost::json::serialize(o);
+}
+
+Result<UsageCounters> DecodeUsage(std::string_view key, std::string_view value) {
+  Result<boost::json::object> parsed = ParseStoredObject(value, "usage record " + std::string(key));
+  if (!parsed) return parsed.error();
+  const boost::json::object& o = *parsed;
+  UsageCounters c;
+  c.key_id = std::string(key);
+  c.project = GetString(o, "project");
+  c.requests = GetU64(o, "requests");
+  c.assertions_written = GetU64(o, "assertions_written");
+  c.bytes_in = GetU64(o, "bytes_in");
+  c.bytes_out = GetU64(o, "bytes_out");
+  c.rate_limited = GetU64(o, "rate_limited");
+  c.last_used_at_us = static_cast<int64_t>(GetU64(o, "last_used_at_us"));
+  return c;
 }
 
 }  // namespace
@@ -83,11 +108,7 @@ std::string UsageJson(const UsageCounters& usage) {
   } else {
     o["project"] = usage.project;
   }
-  o["requests"] = usage.requests;
-  o["assertions_written"] = usage.assertions_written;
-  o["bytes_in"] = usage.bytes_in;
-  o["bytes_out"] = usage.bytes_out;
-  o["rate_limited"] = usage.rate_limited;
+  PutCounters(usage, &o);
   if (usage.last_used_at_us == 0) {
     o["last_used_at"] = nullptr;
   } else {
@@ -103,30 +124,10 @@ class UsageMeter::Impl {
   bool enabled() const { return enabled_; }
 
   Status Load() {
-    Status failure;
-    Status scan = db_->ScanSystem(
-        engine::SystemTable::kUsage, "", [&](std::string_view key, std::string_view value) {
-          boost::system::error_code ec;
-          boost::json::value v = boost::json::parse(value, ec);
-          if (ec || !v.is_object()) {
-            failure = Status::Corruption("usage record " + std::string(key) + ": not JSON");
-            return false;
-          }
-          const boost::json::object& o = v.get_object();
-          const boost::json::value* project = o.if_contains("project");
-          Slot* slot = GetOrCreate(
-              key, project != nullptr && project->is_string() ? project->get_string() : "");
-          slot->requests.store(GetU64(o, "requests"));
-          slot->assertions_written.store(GetU64(o, "assertions_written"));
-          slot->bytes_in.store(GetU64(o, "bytes_in"));
-          slot->bytes_out.store(GetU64(o, "bytes_out"));
-          slot->rate_limited.store(GetU64(o, "rate_limited"));
-          slot->last_used_at_us.store(static_cast<int64_t>(GetU64(o, "last_used_at_us")));
-          slot->dirty.store(false);
-          return true;
-        });
-    if (!scan.ok()) return scan.WithContext("usage load");
-    return failure;
+    return ScanStoredRecords(db_, engine::SystemTable::kUsage, "usage load", DecodeUsage,
+                             [this](std::string_view key, const UsageCounters& c) {
+                               GetOrCreate(key, c.project)->Restore(c);
+                             });
   }
 
   void RecordRequest(std::string_view key_id, std::string_view project, uint64_t bytes_in,

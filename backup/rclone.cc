@@ -34,6 +34,14 @@ Status CommandFailed(const std::vector<std::string>& argv, const ChildExit& exit
   return Status::IOError(msg);
 }
 
+// Waits for rclone to end; a non-zero exit is the failure its stderr names.
+Result<ChildExit> WaitSucceeded(ChildProcess& child, const std::vector<std::string>& argv) {
+  auto exit = child.Wait();
+  if (!exit) return exit.error();
+  if (exit->code != 0) return CommandFailed(argv, *exit);
+  return exit;
+}
+
 }  // namespace
 
 Rclone::Rclone(RcloneOptions options) : options_(std::move(options)) {}
@@ -46,22 +54,17 @@ std::vector<std::string> Rclone::Argv(std::initializer_list<std::string> args) c
 }
 
 Result<std::string> Rclone::Run(std::initializer_list<std::string> args) {
-  ChildOptions opts;
-  opts.argv = Argv(args);
-  opts.stdout_mode = ChildOptions::Output::kCapture;
+  const ChildOptions opts{.argv = Argv(args), .stdout_mode = ChildOptions::Output::kCapture};
   auto child = ChildProcess::Start(opts);
   if (!child) return child.error();
-  auto exit = (*child)->Wait();
+  auto exit = WaitSucceeded(**child, opts.argv);
   if (!exit) return exit.error();
-  if (exit->code != 0) return CommandFailed(opts.argv, *exit);
   return std::move(exit->stdout_text);
 }
 
 Status Rclone::Rcat(const std::string& remote,
                     const std::function<Status(const ChunkSink&)>& producer) {
-  ChildOptions opts;
-  opts.argv = Argv({"rcat", remote});
-  opts.stdin_mode = ChildOptions::Input::kPipe;
+  const ChildOptions opts{.argv = Argv({"rcat", remote}), .stdin_mode = ChildOptions::Input::kPipe};
   auto child = ChildProcess::Start(opts);
   if (!child) return child.error();
   Status produced = producer([&](std::string_view chunk) { return (*child)->Write(chunk); });
@@ -74,10 +77,8 @@ Status Rclone::Rcat(const std::string& remote,
     if (exit && !exit->signaled && exit->code != 0) return CommandFailed(opts.argv, *exit);
     return produced;
   }
-  auto exit = (*child)->Wait();
-  if (!exit) return exit.error();
-  if (exit->code != 0) return CommandFailed(opts.argv, *exit);
-  return Status::OK();
+  auto exit = WaitSucceeded(**child, opts.argv);
+  return exit ? Status::OK() : exit.error();
 }
 
 Status Rclone::RcatString(const std::string& remote, std::string_view data) {
@@ -86,9 +87,8 @@ Status Rclone::RcatString(const std::string& remote, std::string_view data) {
 
 Status Rclone::Cat(const std::string& remote,
                    const std::function<Status(const ArchiveSource&)>& consumer) {
-  ChildOptions opts;
-  opts.argv = Argv({"cat", remote});
-  opts.stdout_mode = ChildOptions::Output::kPipe;
+  const ChildOptions opts{.argv = Argv({"cat", remote}),
+                          .stdout_mode = ChildOptions::Output::kPipe};
   auto child = ChildProcess::Start(opts);
   if (!child) return child.error();
   bool eof = false;
@@ -106,12 +106,10 @@ Status Rclone::Cat(const std::string& remote,
     (void)exit;
     return consumed;
   }
-  auto exit = (*child)->Wait();
-  if (!exit) return exit.error();
   // rclone reached its end of output: if it failed, that is the real cause
   // of any short stream the consumer saw.
-  if (exit->code != 0) return CommandFailed(opts.argv, *exit);
-  return consumed;
+  auto exit = WaitSucceeded(**child, opts.argv);
+  return exit ? consumed : exit.error();
 }
 
 Result<std::string> Rclone::CatString(const std::string& remote, size_t max_bytes) {

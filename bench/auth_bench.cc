@@ -31,6 +31,7 @@ constexpr int64_t kNow = 1'800'000'000'000'000;
 struct KeyFixture {
   std::string dir;
   std::unique_ptr<engine::Database> db;
+  std::unique_ptr<AuditLog> audit;
   std::unique_ptr<KeyStore> store;
   std::string key;
 
@@ -42,8 +43,10 @@ struct KeyFixture {
     options.wal.dir = dir + "/wal";
     options.wal.sync_policy = wal::SyncPolicy::kNone;  // setup speed only
     db = std::move(engine::Database::Open(options, nullptr).value());
-    store = std::make_unique<KeyStore>(db.get());
-    Status loaded = store->Load();
+    audit = std::make_unique<AuditLog>(db.get());
+    store = std::make_unique<KeyStore>(db.get(), audit.get());
+    Status loaded = audit->Load();
+    if (loaded.ok()) loaded = store->Load();
     loaded.IgnoreError("benchmark setup; a failure shows as failed Create below");
     for (int i = 0; i < 1000; ++i) {
       CreateKeyRequest request;
@@ -55,6 +58,7 @@ struct KeyFixture {
   }
   ~KeyFixture() {
     store.reset();
+    audit.reset();
     db->Close().IgnoreError("benchmark teardown");
     db.reset();
     std::error_code ec;

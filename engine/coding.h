@@ -16,34 +16,29 @@
 
 namespace stemedb::engine {
 
-inline void PutFixed64BE(std::string* dst, uint64_t v) {
-  char buf[8];
-  for (int i = 7; i >= 0; --i) {
+// The low N bytes of v, most significant first.
+template <int N>
+inline void PutFixedBE(std::string* dst, uint64_t v) {
+  char buf[N];
+  for (int i = N - 1; i >= 0; --i) {
     buf[i] = static_cast<char>(v & 0xff);
     v >>= 8;
   }
-  dst->append(buf, 8);
+  dst->append(buf, N);
 }
 
-inline void PutFixed32BE(std::string* dst, uint32_t v) {
-  char buf[4];
-  for (int i = 3; i >= 0; --i) {
-    buf[i] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  dst->append(buf, 4);
-}
-
-inline uint64_t DecodeFixed64BE(const char* p) {
+template <int N>
+inline uint64_t DecodeFixedBE(const char* p) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  for (int i = 0; i < N; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
 }
 
+inline void PutFixed64BE(std::string* dst, uint64_t v) { PutFixedBE<8>(dst, v); }
+inline void PutFixed32BE(std::string* dst, uint32_t v) { PutFixedBE<4>(dst, v); }
+inline uint64_t DecodeFixed64BE(const char* p) { return DecodeFixedBE<8>(p); }
 inline uint32_t DecodeFixed32BE(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
+  return static_cast<uint32_t>(DecodeFixedBE<4>(p));
 }
 
 inline void PutVarint64(std::string* dst, uint64_t v) {

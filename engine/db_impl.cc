@@ -435,6 +435,7 @@ Status DbImpl::Close() {
   return result;
 }
 
+#ifdef STEMEDB_FAILPOINTS
 void DbImpl::TEST_CrashClose() {
   if (closed_.load()) return;
   closing_.store(true);
@@ -445,5 +446,6 @@ void DbImpl::TEST_CrashClose() {
   closed_.store(true);
   CloseRocks();
 }
+#endif
 
 }  // namespace stemedb::engine

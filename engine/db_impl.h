@@ -93,13 +93,16 @@ class DbImpl final : public Database {
   DatabaseStats stats() override;
   Result<Lsn> FlushAndPurge() override;
   Result<Lsn> CreateCheckpoint(const std::string& dir) override;
+  wal::Wal* wal() override { return wal_.get(); }
   Status Close() override;
 
-  // Test hook: simulates a crash after the last acknowledged write. Stops
-  // maintenance, closes the WAL (acknowledged records are already durable)
-  // and closes RocksDB WITHOUT flushing memtables, so everything applied
-  // since the last flush exists only in the WAL. Terminal, like Close.
+#ifdef STEMEDB_FAILPOINTS
+  // Test builds only: simulates a crash after the last acknowledged write.
+  // Stops maintenance, closes the WAL (acknowledged records are already
+  // durable) and closes RocksDB WITHOUT flushing memtables, so everything
+  // applied since the last flush exists only in the WAL. Terminal, like Close.
   void TEST_CrashClose();
+#endif
 
  private:
   // Durable entries applied as one RocksDB write: one memtable write and one

@@ -34,6 +34,23 @@ std::string QueryEscape(std::string_view text) {
   return out;
 }
 
+int UnexpectedArgument(const std::string& arg, const char* usage) {
+  std::cerr << "stemectl: unexpected argument '" << arg << "'\n" << usage;
+  return kExitUsage;
+}
+
+// GET `target` with the admin key of $STEMEDB_ADMIN_KEY into *reply; on
+// failure the error is printed and its exit code returned.
+int AdminGet(const GlobalOptions& options, const std::string& target, json::value* reply) {
+  std::string key = AdminKeyFromEnv();
+  if (key.empty()) return ReportError("set STEMEDB_ADMIN_KEY to an admin API key", kExitAuth);
+  ApiClient api(options, key);
+  auto got = api.Call("GET", target);
+  if (!got) return ReportError(got.error());
+  *reply = std::move(*got);
+  return kExitOk;
+}
+
 const std::vector<std::string> kUsageColumns = {
     "key_id",   "project",   "requests",     "assertions_written",
     "bytes_in", "bytes_out", "rate_limited", "last_used_at"};
@@ -54,27 +71,23 @@ int RunUsageCommand(const GlobalOptions& options, const std::vector<std::string>
     if (args[i] == "--project" && i + 1 < args.size()) {
       target += "?project=" + QueryEscape(args[++i]);
     } else {
-      std::cerr << "stemectl: unexpected argument '" << args[i] << "'\n" << usage;
-      return kExitUsage;
+      return UnexpectedArgument(args[i], usage);
     }
   }
-  std::string key = AdminKeyFromEnv();
-  if (key.empty()) return ReportError("set STEMEDB_ADMIN_KEY to an admin API key", kExitAuth);
-  ApiClient api(options, key);
-  auto reply = api.Call("GET", target);
-  if (!reply) return ReportError(reply.error());
-  if (options.output == OutputFormat::kJson || !reply->is_object()) {
-    std::cout << json::serialize(*reply) << "\n";
+  json::value reply;
+  if (int code = AdminGet(options, target, &reply); code != kExitOk) return code;
+  if (options.output == OutputFormat::kJson || !reply.is_object()) {
+    std::cout << json::serialize(reply) << "\n";
     return kExitOk;
   }
-  const auto& object = reply->as_object();
+  const auto& object = reply.as_object();
   for (const char* section : {"projects", "keys"}) {
     const json::value* rows = object.if_contains(section);
     if (rows == nullptr || !rows->is_array()) continue;
     std::cout << section << ":\n";
     std::vector<std::string> columns = kUsageColumns;
     if (std::string_view(section) == "projects") columns.erase(columns.begin());
-    PrintObjects(std::cout, options.output, *reply, rows->as_array(), columns);
+    PrintObjects(std::cout, options.output, reply, rows->as_array(), columns);
     std::cout << "\n";
   }
   return kExitOk;
@@ -97,18 +110,14 @@ int RunAuditCommand(const GlobalOptions& options, const std::vector<std::string>
       }
       target += "?limit=" + n;
     } else {
-      std::cerr << "stemectl: unexpected argument '" << args[i] << "'\n" << usage;
-      return kExitUsage;
+      return UnexpectedArgument(args[i], usage);
     }
   }
-  std::string key = AdminKeyFromEnv();
-  if (key.empty()) return ReportError("set STEMEDB_ADMIN_KEY to an admin API key", kExitAuth);
-  ApiClient api(options, key);
-  auto reply = api.Call("GET", target);
-  if (!reply) return ReportError(reply.error());
-  const json::array* records = FirstArray(*reply);
+  json::value reply;
+  if (int code = AdminGet(options, target, &reply); code != kExitOk) return code;
+  const json::array* records = FirstArray(reply);
   if (records == nullptr) return ReportError("unexpected reply", kExitFailed);
-  PrintObjects(std::cout, options.output, *reply, *records,
+  PrintObjects(std::cout, options.output, reply, *records,
                {"time", "actor_key_id", "action", "target", "detail"});
   return kExitOk;
 }

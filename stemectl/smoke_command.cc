@@ -130,10 +130,18 @@ class Smoke {
     return std::move(v.as_object());
   }
 
-  boost::system::result<json::array, StepError> QueryAssertions() {
-    auto r = Expect(200, "GET", "/v1/query?subject=" + subject_, "", key_);
+  // Expect() whose reply must be a JSON object.
+  boost::system::result<json::object, StepError> ExpectObject(int want, std::string_view method,
+                                                              const std::string& target,
+                                                              const std::string& body,
+                                                              const std::string& key) {
+    auto r = Expect(want, method, target, body, key);
     if (!r) return r.error();
-    auto body = ObjectOf(*r);
+    return ObjectOf(*r);
+  }
+
+  boost::system::result<json::array, StepError> QueryAssertions() {
+    auto body = ExpectObject(200, "GET", "/v1/query?subject=" + subject_, "", key_);
     if (!body) return body.error();
     const json::value* list = body->if_contains("assertions");
     if (list == nullptr || !list->is_array()) return Fail("query reply has no assertions array");
@@ -183,9 +191,7 @@ class Smoke {
 
   StepResult CreateKey() {
     json::object body{{"label", project_}, {"role", "write_agent"}, {"project", project_}};
-    auto r = Expect(201, "POST", "/v1/admin/api-keys", json::serialize(body), admin_key_);
-    if (!r) return r.error();
-    auto reply = ObjectOf(*r);
+    auto reply = ExpectObject(201, "POST", "/v1/admin/api-keys", json::serialize(body), admin_key_);
     if (!reply) return reply.error();
     key_ = FieldText(*reply, "key");
     key_id_ = FieldText(*reply, "key_id");
@@ -198,12 +204,10 @@ class Smoke {
                    {"predicate", "smoke"},
                    {"value", json::object{{"ok", true}}},
                    {"agent_id", "stemectl-smoke"}};
-    auto r = Expect(201, "POST", "/v1/assert", json::serialize(a), key_);
-    if (!r) return r.error();
-    auto reply = ObjectOf(*r);
+    auto reply = ExpectObject(201, "POST", "/v1/assert", json::serialize(a), key_);
     if (!reply) return reply.error();
     id_ = FieldText(*reply, "id");
-    if (id_.size() != 32) return Fail("the reply holds no id: " + r->body);
+    if (id_.size() != 32) return Fail("the reply holds no id: " + json::serialize(*reply));
     if (FieldText(*reply, "project") != project_) {
       return Fail("written into project " + FieldText(*reply, "project") + ", expected " +
                   project_);
@@ -212,15 +216,13 @@ class Smoke {
   }
 
   StepResult Read() {
-    auto r = Expect(200, "GET", "/v1/assertions/" + id_, "", key_);
-    if (!r) return r.error();
-    auto stored = ObjectOf(*r);
+    auto stored = ExpectObject(200, "GET", "/v1/assertions/" + id_, "", key_);
     if (!stored) return stored.error();
     const json::value* value = stored->if_contains("value");
     if (FieldText(*stored, "subject") != subject_ || FieldText(*stored, "predicate") != "smoke" ||
         value == nullptr || json::serialize(*value) != R"({"ok":true})" ||
         FieldText(*stored, "agent_id") != "stemectl-smoke") {
-      return Fail("read back something else than was written: " + r->body);
+      return Fail("read back something else than was written: " + json::serialize(*stored));
     }
     return "GET /v1/assertions/" + id_ + " matches";
   }
@@ -291,9 +293,7 @@ class Smoke {
     sodium_memzero(sk, sizeof sk);
     a["signature"] =
         auth::ToBase64(std::string_view(reinterpret_cast<char*>(signature), sizeof signature));
-    auto r = Expect(201, "POST", "/v1/assert", json::serialize(a), key_);
-    if (!r) return r.error();
-    auto reply = ObjectOf(*r);
+    auto reply = ExpectObject(201, "POST", "/v1/assert", json::serialize(a), key_);
     if (!reply) return reply.error();
     if (FieldText(*reply, "signed") != "true") {
       return Fail("the signed write was stored with \"signed\":" + FieldText(*reply, "signed"));
@@ -303,9 +303,7 @@ class Smoke {
   }
 
   StepResult Metering() {
-    auto r = Expect(200, "GET", "/v1/admin/usage?project=" + project_, "", admin_key_);
-    if (!r) return r.error();
-    auto body = ObjectOf(*r);
+    auto body = ExpectObject(200, "GET", "/v1/admin/usage?project=" + project_, "", admin_key_);
     if (!body) return body.error();
     const json::value* keys = body->if_contains("keys");
     const json::object* mine = nullptr;

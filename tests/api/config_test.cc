@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/server.h"
+
 namespace stemedb::api {
 namespace {
 
@@ -86,6 +88,62 @@ TEST(ConfigTest, FlagWinsOverEnvironment) {
   EXPECT_EQ(r->config.bind_host, "::1");
   EXPECT_EQ(r->config.bind_port, 0);
   EXPECT_TRUE(r->config.loopback_bind());
+}
+
+// Startup copies no field by hand: each module's options come from its
+// builder, so every setting it carries must arrive there.
+TEST(ConfigTest, ModuleOptionsCarryTheirSettings) {
+  auto r = Parse({{"STEMEDB_BIND_ADDR", "0.0.0.0:9000"},
+                  {"STEMEDB_DATA_DIR", "/d"},
+                  {"STEMEDB_WAL_DIR", "/w"},
+                  {"STEMEDB_WAL_SYNC", "interval"},
+                  {"STEMEDB_WAL_SYNC_INTERVAL_MS", "7"},
+                  {"STEMEDB_WAL_SEGMENT_BYTES", "1048576"},
+                  {"STEMEDB_MAX_BODY_BYTES", "4096"},
+                  {"STEMEDB_TLS_CERT_PATH", "/c.pem"},
+                  {"STEMEDB_TLS_KEY_PATH", "/k.pem"},
+                  {"STEMEDB_MAX_CONNECTIONS", "12"},
+                  {"STEMEDB_HEADER_TIMEOUT_MS", "1500"},
+                  {"STEMEDB_BODY_TIMEOUT_MS", "2500"},
+                  {"STEMEDB_IO_THREADS", "3"},
+                  {"STEMEDB_ACCEPT_WAL_LOSS", "true"}});
+  ASSERT_TRUE(r) << r.error().ToString();
+  const ServerConfig& c = r->config;
+
+  ServerOptions server = ServerOptionsFrom(c);
+  EXPECT_EQ(server.host, "0.0.0.0");
+  EXPECT_EQ(server.port, 9000);
+  EXPECT_EQ(server.io_threads, 3u);
+  EXPECT_EQ(server.max_connections, 12u);
+  EXPECT_EQ(server.transport.max_body_bytes, 4096u);
+  EXPECT_EQ(server.transport.header_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(server.transport.body_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(server.tls_cert_path, "/c.pem");
+  EXPECT_EQ(server.tls_key_path, "/k.pem");
+
+  engine::DatabaseOptions db = DatabaseOptionsFrom(c);
+  EXPECT_EQ(db.db_dir, "/d/db");
+  EXPECT_EQ(db.wal.dir, "/w");
+  EXPECT_EQ(db.wal.sync_policy, wal::SyncPolicy::kInterval);
+  EXPECT_EQ(db.wal.sync_interval, std::chrono::milliseconds(7));
+  EXPECT_EQ(db.wal.segment_bytes, 1048576u);
+  EXPECT_TRUE(db.wal.inline_commit);  // needs a second I/O thread
+  ServerConfig one_thread = c;
+  one_thread.io_threads = 1;
+  EXPECT_FALSE(DatabaseOptionsFrom(one_thread).wal.inline_commit);
+
+  engine::StoreLayout layout = StoreLayoutFrom(c);
+  EXPECT_EQ(layout.data_dir, "/d");
+  EXPECT_EQ(layout.wal_dir, "/w");
+  EXPECT_EQ(layout.db_dir, "/d/db");
+  engine::IdentityOverrides overrides = IdentityOverridesFrom(c);
+  EXPECT_FALSE(overrides.accept_new_store);
+  EXPECT_FALSE(overrides.accept_store_mismatch);
+  EXPECT_TRUE(overrides.accept_wal_loss);
+  std::vector<DiskMonitor::Volume> volumes = DiskVolumesFrom(c);
+  ASSERT_EQ(volumes.size(), 2u);
+  EXPECT_EQ(volumes[0].path, "/w");
+  EXPECT_EQ(volumes[1].path, "/d/db");
 }
 
 TEST(ConfigTest, BadValuesGiveOneLineNamingTheVariable) {

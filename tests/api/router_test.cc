@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
@@ -80,39 +81,24 @@ class RouterTest : public ::testing::Test {
     auto db = engine::Database::Open(opts, nullptr);
     ASSERT_TRUE(db) << db.error().ToString();
     db_ = std::move(*db);
-    audit_ = std::make_unique<auth::AuditLog>(db_.get());
-    ASSERT_TRUE(audit_->Load().ok());
-    keys_ = std::make_unique<auth::KeyStore>(db_.get(), audit_.get());
-    ASSERT_TRUE(keys_->Load().ok());
-    agents_ = std::make_unique<auth::AgentRegistry>(db_.get(), audit_.get());
-    ASSERT_TRUE(agents_->Load().ok());
-    meter_ = std::make_unique<auth::UsageMeter>(db_.get(), true);
-    ASSERT_TRUE(meter_->Load().ok());
-    keys_->SetUsageMeter(meter_.get());
-    limiter_ = std::make_unique<auth::RateLimiter>(auth::RateLimitSpec{10000, 10000});
+    config_.rate_limit_spec = auth::RateLimitSpec{10000, 10000};
+    config_.data_dir = dir_;
+    config_.wal_dir = dir_ + "/wal";
+    config_.db_dir = dir_ + "/db";
+    auto opened_auth = OpenAuthServices(db_.get(), config_);
+    ASSERT_TRUE(opened_auth) << opened_auth.error().ToString();
+    auth_ = std::move(*opened_auth);
     metrics_ = std::make_unique<Metrics>();
     disk_ = std::make_unique<DiskMonitor>(
         Env::Default(), std::vector<DiskMonitor::Volume>{{"db", dir_}}, min_free_, nullptr);
     disk_->PollOnce();
-    Services s;
-    s.config = &config_;
-    s.db = db_.get();
-    s.keys = keys_.get();
-    s.agents = agents_.get();
-    s.audit = audit_.get();
-    s.limiter = limiter_.get();
-    s.meter = meter_.get();
-    s.metrics = metrics_.get();
-    s.disk = disk_.get();
+    Services s = MakeServices(&config_, db_.get(), auth_, metrics_.get(), disk_.get());
     s.ready = [this] { return ready_.load(); };
     s.health_json = [] { return std::string(R"({"status":"ok"})"); };
-    s.data_dir = dir_;
-    s.wal_dir = dir_ + "/wal";
-    s.db_dir = dir_ + "/db";
     router_ = std::make_unique<Router>(std::move(s));
 
     root_ = auth::GenerateKey();
-    auto seeded = keys_->SeedRootKey(root_, Now());
+    auto seeded = auth_.keys->SeedRootKey(root_, Now());
     ASSERT_TRUE(seeded) << seeded.error().ToString();
     writer_a_ = MakeKey(auth::Role::kWriteAgent, "a");
     reader_a_ = MakeKey(auth::Role::kReadOnly, "a");
@@ -127,10 +113,7 @@ class RouterTest : public ::testing::Test {
       ASSERT_TRUE(db_->Close().ok());
     }
     router_.reset();
-    agents_.reset();
-    keys_.reset();
-    meter_.reset();
-    audit_.reset();
+    auth_ = AuthServices();
     db_.reset();
   }
 
@@ -152,7 +135,7 @@ class RouterTest : public ::testing::Test {
     req.role = role;
     req.project = project;
     req.rate_limit = rate;
-    auto issued = keys_->Create(req, "test", Now());
+    auto issued = auth_.keys->Create(req, "test", Now());
     EXPECT_TRUE(issued) << issued.error().ToString();
     return issued ? issued->key : "";
   }
@@ -206,11 +189,7 @@ class RouterTest : public ::testing::Test {
   uint64_t min_free_ = 0;
   std::atomic<bool> ready_{true};
   std::unique_ptr<engine::Database> db_;
-  std::unique_ptr<auth::AuditLog> audit_;
-  std::unique_ptr<auth::KeyStore> keys_;
-  std::unique_ptr<auth::AgentRegistry> agents_;
-  std::unique_ptr<auth::UsageMeter> meter_;
-  std::unique_ptr<auth::RateLimiter> limiter_;
+  AuthServices auth_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<DiskMonitor> disk_;
   std::unique_ptr<Router> router_;
@@ -588,7 +567,7 @@ TEST_F(RouterTest, RateLimitAnswers429) {
   EXPECT_EQ(r.status, 429u);
   EXPECT_EQ(r.Code(), "rate_limited");
   EXPECT_GE(std::stoi(r.Header("Retry-After")), 1);
-  auto usage = meter_->ForKey(auth::KeyIdOf(slow));
+  auto usage = auth_.meter->ForKey(auth::KeyIdOf(slow));
   ASSERT_TRUE(usage);
   EXPECT_EQ(usage->rate_limited, 1u);
   EXPECT_EQ(usage->requests, 3u);  // the refused request is metered too
@@ -721,6 +700,123 @@ TEST_F(RouterTest, BackupStreamsAnArchive) {
   EXPECT_EQ(Get("/v1/admin/backup", writer_a_).status, 403u);
   Reply audit = Get("/v1/admin/audit?limit=1", root_);
   EXPECT_EQ(audit.Json().at("records").at(0).at("action").as_string(), "backup.download");
+}
+
+// --- the pipeline's steps (Router::Handle), one at a time ---
+
+TEST_F(RouterTest, RouteTableIsConsistent) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const Router::Route& r : Router::Routes()) {
+    const std::string method(http::to_string(r.method));
+    EXPECT_TRUE(seen.emplace(method, std::string(r.path)).second) << method << " " << r.path;
+    EXPECT_NE(r.fn, nullptr) << r.path;
+    // An admin key names the project of a data route with ?project=.
+    if (r.project_scoped) {
+      EXPECT_NE(std::find(r.params.begin(), r.params.end(), "project"), r.params.end()) << r.path;
+    }
+    if (r.access == Router::Access::kPublic) {
+      EXPECT_FALSE(r.project_scoped || r.disk_floor || r.json_body) << r.path;
+    }
+  }
+}
+
+TEST_F(RouterTest, RejectedAtAuthenticateIsNeitherLimitedNorMetered) {
+  std::string key = MakeKey(auth::Role::kReadOnly, "a", auth::RateLimitSpec{0.001, 1});
+  const std::string key_id = auth::KeyIdOf(key);
+  ASSERT_TRUE(auth_.keys->Revoke(key_id, "test", Now()).ok());
+  for (int i = 0; i < 3; ++i) {
+    Reply r = Get("/v1/usage", key);
+    EXPECT_EQ(r.status, 401u);
+    EXPECT_EQ(r.Code(), "unauthorized");  // never 429: the limiter was not asked
+  }
+  auto usage = auth_.meter->ForKey(key_id);
+  EXPECT_EQ(usage ? usage->requests : 0u, 0u);
+  EXPECT_EQ(usage ? usage->rate_limited : 0u, 0u);
+  EXPECT_EQ(last_meta_->key_id, "");
+  // Authentication comes before the role check: no key on an admin route is 401.
+  EXPECT_EQ(Get("/v1/admin/audit", "").status, 401u);
+}
+
+TEST_F(RouterTest, RateLimitComesBeforeAuthorize) {
+  std::string slow = MakeKey(auth::Role::kReadOnly, "a", auth::RateLimitSpec{0.001, 1});
+  // The forbidden call passes the limiter (and spends its one token) first...
+  EXPECT_EQ(Post("/v1/assert", slow, Assertion("s", "p", "1", "a")).status, 403u);
+  // ...so the next one, forbidden or not, is throttled before its role is checked.
+  EXPECT_EQ(Post("/v1/assert", slow, Assertion("s", "p", "1", "a")).Code(), "rate_limited");
+  EXPECT_EQ(Get("/v1/usage", slow).Code(), "rate_limited");
+  auto usage = auth_.meter->ForKey(auth::KeyIdOf(slow));
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->requests, 3u);  // every reply to a known key is metered
+  EXPECT_EQ(usage->rate_limited, 2u);
+}
+
+TEST_F(RouterTest, RejectedAtAuthorizeNeverReachesBodyChecksOrTheRoute) {
+  // Over the body limit, without a Content-Type: still 403, not 413 or 415.
+  Reply big = Do(http::verb::post, "/v1/assert", reader_a_,
+                 std::string(config_.max_body_bytes + 1, ' '), {}, false);
+  EXPECT_EQ(big.status, 403u);
+  Reply other = Do(http::verb::post, "/v1/assert?project=a", writer_b_, "{", {}, false);
+  EXPECT_EQ(other.status, 403u);
+  // Not dispatched: the route would have claimed the Idempotency-Key.
+  Headers h{{"Idempotency-Key", "authz-1"}};
+  EXPECT_EQ(Post("/v1/assert", reader_a_, Assertion("z", "p", "1", "x"), h).status, 403u);
+  Reply w = Post("/v1/assert", writer_a_, Assertion("z", "p", "2", "x"), h);
+  EXPECT_EQ(w.status, 201u) << w.body;  // not 409: the key was still free
+  EXPECT_EQ(last_meta_->assertions_written, 1u);
+}
+
+TEST_F(RouterTest, BodyChecksComeBeforeTheRoute) {
+  // Not JSON and too large: the size answers, the route's parser never runs.
+  Reply big = Post("/v1/assert", writer_a_, "{" + std::string(config_.max_body_bytes, 'x'));
+  EXPECT_EQ(big.status, 413u);
+  Reply ct =
+      Do(http::verb::post, "/v1/assert", writer_a_, "{", {{"Content-Type", "text/plain"}}, false);
+  EXPECT_EQ(ct.status, 415u);
+}
+
+TEST_F(RouterTest, PublicRoutesSkipAuthenticationAndMetering) {
+  EXPECT_EQ(Get("/v1/health", writer_a_).status, 200u);
+  EXPECT_EQ(Get("/v1/health", "steme_live_nothex").status, 200u);
+  EXPECT_EQ(last_meta_->key_id, "");
+  auto usage = auth_.meter->ForKey(auth::KeyIdOf(writer_a_));
+  EXPECT_EQ(usage ? usage->requests : 0u, 0u);
+}
+
+TEST_F(RouterTest, IdempotentReplaySkipsTheEngine) {
+  Headers h{{"Idempotency-Key", "replay-1"}};
+  std::string body = Assertion("rp", "p", "1", "x");
+  Reply first = Post("/v1/assert", writer_a_, body, h);
+  ASSERT_EQ(first.status, 201u) << first.body;
+  const uint64_t applied = db_->applied_lsn().value();
+  Reply again = Post("/v1/assert", writer_a_, body, h);
+  EXPECT_EQ(again.status, 201u);
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(db_->applied_lsn().value(), applied);  // nothing submitted
+  EXPECT_EQ(last_meta_->assertions_written, 0u);   // nothing counted as written
+  auto usage = auth_.meter->ForKey(auth::KeyIdOf(writer_a_));
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->assertions_written, 1u);
+  EXPECT_EQ(usage->requests, 2u);  // but the reply is metered
+}
+
+TEST_F(RouterTest, CorsHeadersOnEveryReplyAndOnTheBackupStream) {
+  const Headers origin{{"Origin", "https://app.example"}};
+  auto expect_cors = [](const Reply& r) {
+    EXPECT_EQ(r.Header("Access-Control-Allow-Origin"), "https://app.example") << r.status;
+    EXPECT_EQ(r.Header("Vary"), "Origin") << r.status;
+    EXPECT_EQ(r.Header("Access-Control-Expose-Headers"), "Retry-After") << r.status;
+  };
+  expect_cors(Get("/v1/nope", "", origin));   // 404 at MatchRoute
+  expect_cors(Get("/v1/usage", "", origin));  // 401 at Authenticate
+  expect_cors(Get("/v1/usage", reader_a_, origin));
+  Reply backup = Get("/v1/admin/backup", root_, origin);
+  ASSERT_EQ(backup.status, 200u);
+  expect_cors(backup);
+  Reply pre = Do(http::verb::options, "/v1/admin/backup", "", "", origin);
+  EXPECT_EQ(pre.status, 204u);
+  EXPECT_EQ(pre.Header("Access-Control-Allow-Methods"), "GET, OPTIONS");
+  EXPECT_EQ(pre.Header("Access-Control-Max-Age"), "600");
+  expect_cors(pre);
 }
 
 // Ids: 32 lowercase hex, unique, and led by their creation time (8 bytes of

@@ -13,6 +13,8 @@
 #include <future>
 #include <thread>
 
+#include "api/error_reply.h"
+
 namespace stemedb::api {
 namespace {
 
@@ -95,12 +97,27 @@ class ServerTest : public ::testing::Test {
     http::read(s, buf, res);
     return res;
   }
+  // Sends GET `target` (HTTP/1.1) on `s` and reads the reply.
+  static http::response<http::string_body> Get(tcp::socket& s, beast::flat_buffer& buf,
+                                               const std::string& target) {
+    http::request<http::string_body> req{http::verb::get, target, 11};
+    http::write(s, req);
+    return Read(s, buf);
+  }
   // True if the peer closes the connection (EOF) rather than sending more.
   static bool ClosedByPeer(tcp::socket& s) {
     char c;
     boost::system::error_code ec;
     s.read_some(net::buffer(&c, 1), ec);
     return ec == net::error::eof || ec == net::error::connection_reset;
+  }
+  // Starts with `options`, sends a request that never completes and returns
+  // whether the server cuts the connection.
+  bool ClosesIncompleteRequest(const ServerOptions& options, const std::string& partial) {
+    Start(options);
+    auto s = Connect();
+    net::write(s, net::buffer(partial));
+    return ClosedByPeer(s);
   }
 
   net::io_context ioc_;
@@ -199,10 +216,8 @@ TEST_F(ServerTest, OversizedContentLengthGets413WithoutReadingTheBody) {
   EXPECT_TRUE(ClosedByPeer(s));
   // The server goes on serving.
   auto s2 = Connect();
-  http::request<http::string_body> req{http::verb::get, "/after", 11};
-  http::write(s2, req);
   beast::flat_buffer buf2;
-  EXPECT_EQ(Read(s2, buf2).result_int(), 200);
+  EXPECT_EQ(Get(s2, buf2, "/after").result_int(), 200);
 }
 
 TEST_F(ServerTest, OversizedChunkedBodyGets413) {
@@ -243,21 +258,15 @@ TEST_F(ServerTest, MalformedRequestGets400AndClose) {
 TEST_F(ServerTest, SlowHeaderIsCutOff) {
   ServerOptions o;
   o.transport.header_timeout = std::chrono::milliseconds(200);
-  Start(o);
-  auto s = Connect();
-  net::write(s, net::buffer(std::string("GET /slowloris HTTP/1.1\r\nHost: x\r\n")));
   // Never finish the header: the server closes the connection.
-  EXPECT_TRUE(ClosedByPeer(s));
+  EXPECT_TRUE(ClosesIncompleteRequest(o, "GET /slowloris HTTP/1.1\r\nHost: x\r\n"));
 }
 
 TEST_F(ServerTest, SlowBodyIsCutOff) {
   ServerOptions o;
   o.transport.body_timeout = std::chrono::milliseconds(200);
-  Start(o);
-  auto s = Connect();
-  net::write(s, net::buffer(
-                    std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")));
-  EXPECT_TRUE(ClosedByPeer(s));
+  EXPECT_TRUE(
+      ClosesIncompleteRequest(o, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"));
 }
 
 TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosed) {
@@ -266,14 +275,11 @@ TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosed) {
   Start(o);
   auto first = Connect();
   beast::flat_buffer buf;
-  http::request<http::string_body> req{http::verb::get, "/one", 11};
-  http::write(first, req);
-  EXPECT_EQ(Read(first, buf).result_int(), 200);  // first is registered
+  EXPECT_EQ(Get(first, buf, "/one").result_int(), 200);  // first is registered
   auto second = Connect();
   EXPECT_TRUE(ClosedByPeer(second));
   // The first connection still works.
-  http::write(first, req);
-  EXPECT_EQ(Read(first, buf).result_int(), 200);
+  EXPECT_EQ(Get(first, buf, "/one").result_int(), 200);
 }
 
 TEST_F(ServerTest, StreamingReplyIsChunkedAndComplete) {
@@ -290,9 +296,7 @@ TEST_F(ServerTest, StreamingReplyIsChunkedAndComplete) {
   EXPECT_TRUE(res.chunked());
   EXPECT_EQ(res.body(), "alpha-beta-" + std::string(100000, 'z'));
   // Keep-alive after a stream.
-  http::request<http::string_body> next{http::verb::get, "/next", 11};
-  http::write(s, next);
-  EXPECT_EQ(Read(s, buf).body(), "ok:/next");
+  EXPECT_EQ(Get(s, buf, "/next").body(), "ok:/next");
 }
 
 TEST_F(ServerTest, ExpectContinueGets100ThenTheReply) {
@@ -313,10 +317,8 @@ TEST_F(ServerTest, ExpectContinueGets100ThenTheReply) {
 TEST_F(ServerTest, HandlerExceptionBecomes500) {
   Start();
   auto s = Connect();
-  http::request<http::string_body> req{http::verb::get, "/throw", 11};
-  http::write(s, req);
   beast::flat_buffer buf;
-  auto res = Read(s, buf);
+  auto res = Get(s, buf, "/throw");
   EXPECT_EQ(res.result_int(), 500);
   EXPECT_NE(res.body().find("\"error\""), std::string::npos);
 }
@@ -325,12 +327,46 @@ TEST_F(ServerTest, NoHandlerMeans503WithRetryAfter) {
   Start();
   server_->set_handler(nullptr);
   auto s = Connect();
-  http::request<http::string_body> req{http::verb::get, "/x", 11};
-  http::write(s, req);
   beast::flat_buffer buf;
-  auto res = Read(s, buf);
+  auto res = Get(s, buf, "/x");
   EXPECT_EQ(res.result_int(), 503);
   EXPECT_EQ(res[http::field::retry_after], "1");
+}
+
+// What only the transport sees is rendered by api/error_reply.h like every
+// router error: the same body, Content-Type and Cache-Control.
+TEST_F(ServerTest, TransportErrorsAreRenderedByErrorReply) {
+  Start();
+  auto ask = [&](const std::string& raw) {
+    auto s = Connect();
+    net::write(s, net::buffer(raw));
+    beast::flat_buffer buf;
+    return Read(s, buf);
+  };
+  const std::string big_header =
+      "GET /x HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(20000, 'p') + "\r\n\r\n";
+  const struct {
+    std::string raw;
+    ApiError expected;
+  } cases[] = {
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n",
+       TooLarge("request body exceeds 1024 bytes")},
+      {big_header, HeaderTooLarge("request header too large")},
+      {"GET /throw HTTP/1.1\r\nHost: x\r\n\r\n", Internal("internal error")},
+  };
+  for (const auto& c : cases) {
+    auto res = ask(c.raw);
+    EXPECT_EQ(res.result_int(), c.expected.status) << c.raw.substr(0, 40);
+    EXPECT_EQ(res.body(), ErrorJson(c.expected));
+    EXPECT_EQ(res[http::field::content_type], "application/json");
+    EXPECT_EQ(res[http::field::cache_control], "no-store");
+  }
+  auto malformed = ask("GARBAGE\r\n\r\n");
+  EXPECT_EQ(malformed.result_int(), 400);
+  EXPECT_NE(malformed.body().find(R"({"error":{"code":"invalid_request","message":)"),
+            std::string::npos)
+      << malformed.body();
+  EXPECT_EQ(malformed[http::field::cache_control], "no-store");
 }
 
 TEST_F(ServerTest, ShutdownFinishesInFlightRequestAndClosesIdleOnes) {
@@ -338,10 +374,8 @@ TEST_F(ServerTest, ShutdownFinishesInFlightRequestAndClosesIdleOnes) {
   auto idle = Connect();
   {
     // One request first, so the idle connection is registered (and idle).
-    http::request<http::string_body> hello{http::verb::get, "/hello", 11};
-    http::write(idle, hello);
     beast::flat_buffer b;
-    ASSERT_EQ(Read(idle, b).result_int(), 200);
+    ASSERT_EQ(Get(idle, b, "/hello").result_int(), 200);
   }
   auto busy = Connect();
   http::request<http::string_body> req{http::verb::get, "/slow", 11};

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/services.h"
 #include "engine/database.h"
+#include "tests/util/temp_dir.h"
 
 namespace stemedb::api {
 namespace {
@@ -19,9 +21,6 @@ const std::string kGoodKey = "steme_live_" + std::string(48, 'a');
 class StartupGuardsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "stemedb_guards_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     config_.data_dir = dir_ + "/data";
     config_.wal_dir = config_.data_dir + "/wal";
     config_.db_dir = config_.data_dir + "/db";
@@ -31,8 +30,6 @@ class StartupGuardsTest : public ::testing::Test {
       EXPECT_TRUE(db_->Close().ok());
     }
     db_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
   void Bind(const std::string& host) {
     config_.bind_host = host;
@@ -48,7 +45,8 @@ class StartupGuardsTest : public ::testing::Test {
   }
 
   Env* env_ = Env::Default();
-  std::string dir_;
+  stemedb::testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
   ServerConfig config_;
   std::unique_ptr<engine::Database> db_;
 };
@@ -144,8 +142,9 @@ TEST_F(StartupGuardsTest, Guard4LoopbackGeneratesRootKeyFile) {
   Bind("127.0.0.1");
   ASSERT_TRUE(PrepareDirectories(env_, config_).ok());
   ASSERT_NO_FATAL_FAILURE(OpenDb());
-  auth::KeyStore keys(db_.get());
-  ASSERT_TRUE(keys.Load().ok());
+  auto services = OpenAuthServices(db_.get(), config_);
+  ASSERT_TRUE(services) << services.error().ToString();
+  auth::KeyStore& keys = *services->keys;
   ASSERT_TRUE(keys.empty());
 
   auto out = EnsureRootKey(env_, config_, &keys, 1'800'000'000'000'000);
@@ -175,8 +174,9 @@ TEST_F(StartupGuardsTest, Guard4ExistingKeyFileIsReused) {
   ASSERT_TRUE(PrepareDirectories(env_, config_).ok());
   std::ofstream(RootKeyPath(config_)) << kGoodKey << "\n";
   ASSERT_NO_FATAL_FAILURE(OpenDb());
-  auth::KeyStore keys(db_.get());
-  ASSERT_TRUE(keys.Load().ok());
+  auto services = OpenAuthServices(db_.get(), config_);
+  ASSERT_TRUE(services) << services.error().ToString();
+  auth::KeyStore& keys = *services->keys;
   auto out = EnsureRootKey(env_, config_, &keys, 1'800'000'000'000'000);
   ASSERT_TRUE(out) << out.error().ToString();
   EXPECT_TRUE(out->reused_key_file);
@@ -187,8 +187,9 @@ TEST_F(StartupGuardsTest, Guard4EmptyStoreOnPublicBindIsRefusedAfterOpen) {
   Bind("0.0.0.0");
   ASSERT_TRUE(PrepareDirectories(env_, config_).ok());
   ASSERT_NO_FATAL_FAILURE(OpenDb());
-  auth::KeyStore keys(db_.get());
-  ASSERT_TRUE(keys.Load().ok());
+  auto services = OpenAuthServices(db_.get(), config_);
+  ASSERT_TRUE(services) << services.error().ToString();
+  auth::KeyStore& keys = *services->keys;
   auto out = EnsureRootKey(env_, config_, &keys, 1'800'000'000'000'000);
   ASSERT_FALSE(out);
   ExpectOneLine(out.error(), "STEMEDB_ROOT_API_KEY");
@@ -200,8 +201,9 @@ TEST_F(StartupGuardsTest, RootKeyFromConfigIsSeededOnce) {
   config_.root_api_key = kGoodKey;
   ASSERT_TRUE(PrepareDirectories(env_, config_).ok());
   ASSERT_NO_FATAL_FAILURE(OpenDb());
-  auth::KeyStore keys(db_.get());
-  ASSERT_TRUE(keys.Load().ok());
+  auto services = OpenAuthServices(db_.get(), config_);
+  ASSERT_TRUE(services) << services.error().ToString();
+  auth::KeyStore& keys = *services->keys;
   auto first = EnsureRootKey(env_, config_, &keys, 1'800'000'000'000'000);
   ASSERT_TRUE(first) << first.error().ToString();
   EXPECT_TRUE(first->seeded_from_config);

@@ -18,6 +18,7 @@
 #include "auth/key_store.h"
 #include "engine/database.h"
 #include "engine/db_impl.h"
+#include "tests/util/temp_dir.h"
 #include "util/fault_injection_env.h"
 
 namespace stemedb::api {
@@ -30,16 +31,7 @@ constexpr int64_t kNowUs = 1'780'000'000'000'000;
 
 class StartupPowerLossTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "stemedb_powerloss_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    config_.root_api_key = kRootKey;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void SetUp() override { config_.root_api_key = kRootKey; }
 
   // The server's start-up order, as far as the store (api/app.cc Run).
   struct Server {
@@ -118,7 +110,8 @@ class StartupPowerLossTest : public ::testing::Test {
     ASSERT_TRUE(second.db->Close().ok());
   }
 
-  std::string dir_;
+  stemedb::testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
   ServerConfig config_;
 };
 

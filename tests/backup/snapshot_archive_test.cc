@@ -13,6 +13,7 @@
 
 #include "backup/archive_reader.h"
 #include "tests/backup/backup_test_util.h"
+#include "tests/engine/engine_test_util.h"
 
 namespace stemedb::backup {
 namespace {
@@ -21,14 +22,7 @@ using testing::DirIsEmpty;
 using testing::TempDir;
 
 std::unique_ptr<engine::Database> OpenDb(const std::string& root) {
-  engine::DatabaseOptions options;
-  options.db_dir = root + "/db";
-  options.wal.dir = root + "/wal";
-  options.wal.segment_bytes = 1 << 20;
-  options.wal.preallocate_next_segment = false;
-  auto db = engine::Database::Open(options, nullptr);
-  EXPECT_TRUE(db) << (db ? "" : db.error().ToString());
-  return db ? std::move(*db) : nullptr;
+  return engine::testing::OpenOrDie(engine::testing::TestOptions(root));
 }
 
 engine::LogEntry Assertion(int i) {

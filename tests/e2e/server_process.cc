@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -160,6 +161,47 @@ Status ServerProcess::Spawn() {
   return Status::OK();
 }
 
+namespace {
+
+// log_path=... of a sanitizer's options variable, or "".
+std::string SanitizerLogPath(const char* variable) {
+  const char* options = std::getenv(variable);
+  if (options == nullptr) return "";
+  std::string text = options;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find_first_of(": ", at);
+    if (end == std::string::npos) end = text.size();
+    if (text.compare(at, 9, "log_path=") == 0) return text.substr(at + 9, end - at - 9);
+    at = end + 1;
+  }
+  return "";
+}
+
+}  // namespace
+
+void ServerProcess::CheckSanitizerReports(pid_t pid) {
+  // A report in the log_path file of a server that exited (scripts/sanitize.sh)
+  // fails the test that ran it, whether or not the test looked at the exit.
+  for (const char* variable : {"ASAN_OPTIONS", "TSAN_OPTIONS"}) {
+    std::string path = SanitizerLogPath(variable);
+    if (path.empty()) continue;
+    path += "." + std::to_string(pid);
+    if (fs::exists(path)) ADD_FAILURE() << "the server wrote a sanitizer report: " << path;
+  }
+  // UBSan reports stay on stderr (in GCC's ASan+UBSan runtime it ignores
+  // log_path), as does any report without a log_path.
+  const std::string err = StderrSinceStart();
+  for (const char* marker :
+       {"SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer",
+        "SUMMARY: LeakSanitizer", "SUMMARY: ThreadSanitizer", ": runtime error: "}) {
+    if (size_t at = err.find(marker); at != std::string::npos) {
+      ADD_FAILURE() << "sanitizer report in the server's stderr:\n"
+                    << err.substr(at > 4000 ? at - 4000 : 0, 8000);
+      return;
+    }
+  }
+}
+
 bool ServerProcess::Reap(std::chrono::milliseconds timeout, int* exit_code) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
@@ -168,6 +210,7 @@ bool ServerProcess::Reap(std::chrono::milliseconds timeout, int* exit_code) {
     if (r == pid_) {
       *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       pid_ = -1;
+      CheckSanitizerReports(r);
       return true;
     }
     if (r < 0) {

@@ -93,6 +93,8 @@ class ServerProcess {
 
  private:
   pid_t SpawnChild(int stderr_fd);
+  // Fails the running test if the exited server `pid` left a sanitizer report.
+  void CheckSanitizerReports(pid_t pid);
   bool Reap(std::chrono::milliseconds timeout, int* exit_code);
 
   std::string root_, data_dir_, log_dir_, stderr_path_;

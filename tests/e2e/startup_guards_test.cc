@@ -199,22 +199,22 @@ TEST(StartupGuards, SecondServerOnSameDataDirRefuses) {
   EXPECT_EQ(first.Stop(), 0);
 }
 
-TEST(StartupGuards, UncreatableWalDirRefuses) {
-  // chmod does not stop root (CI runs as root): a path below a regular file
-  // can be created by nobody.
+// `variable` names a directory nobody can create: the refusal names it. chmod
+// does not stop root (CI runs as root): a path below a regular file does.
+void ExpectUncreatableDirRefused(const std::string& variable, const std::string& leaf) {
   ServerProcess server;
   const std::string blocker = server.root() + "/not-a-dir";
   std::ofstream(blocker) << "x";
-  server.SetEnv("STEMEDB_WAL_DIR", blocker + "/wal");
-  ExpectRefusal(server, blocker + "/wal", /*allow_empty_dirs=*/true);
+  server.SetEnv(variable, blocker + "/" + leaf);
+  ExpectRefusal(server, blocker + "/" + leaf, /*allow_empty_dirs=*/true);
+}
+
+TEST(StartupGuards, UncreatableWalDirRefuses) {
+  ExpectUncreatableDirRefused("STEMEDB_WAL_DIR", "wal");
 }
 
 TEST(StartupGuards, UncreatableDbDirRefuses) {
-  ServerProcess server;
-  const std::string blocker = server.root() + "/not-a-dir";
-  std::ofstream(blocker) << "x";
-  server.SetEnv("STEMEDB_DB_DIR", blocker + "/db");
-  ExpectRefusal(server, blocker + "/db", /*allow_empty_dirs=*/true);
+  ExpectUncreatableDirRefused("STEMEDB_DB_DIR", "db");
 }
 
 TEST(StartupGuards, CorruptSealedWalSegmentRefusesNamingFileAndOffset) {

@@ -44,6 +44,15 @@ Snapshot Observe(Database* db) {
   return s;
 }
 
+// Reopens the store (recording the replay in *progress), expects exactly the
+// state `before`, and closes it.
+void ExpectReopensTo(const DatabaseOptions& o, const Snapshot& before, ReplayProgress* progress) {
+  auto db = OpenOrDie(o, progress);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(Observe(db.get()), before);
+  EXPECT_TRUE(db->Close().ok());
+}
+
 void WriteWorkload(Database* db) {
   MustSubmit(
       db,
@@ -103,11 +112,9 @@ TEST(RecoveryTest, CrashAfterPartialFlushReplaysOnlyTheRest) {
   Crash(std::move(db));
 
   ReplayProgress progress;
-  db = OpenOrDie(o, &progress);
+  ExpectReopensTo(o, before, &progress);
   EXPECT_EQ(progress.start_lsn.load(), 3u);
   EXPECT_EQ(progress.records_replayed.load(), 2u);
-  EXPECT_EQ(Observe(db.get()), before);
-  EXPECT_TRUE(db->Close().ok());
 }
 
 TEST(RecoveryTest, CleanCloseNeedsNoReplay) {
@@ -119,10 +126,8 @@ TEST(RecoveryTest, CleanCloseNeedsNoReplay) {
   ASSERT_TRUE(db->Close().ok());
   db.reset();
   ReplayProgress progress;
-  db = OpenOrDie(o, &progress);
+  ExpectReopensTo(o, before, &progress);
   EXPECT_EQ(progress.records_replayed.load(), 0u);
-  EXPECT_EQ(Observe(db.get()), before);
-  EXPECT_TRUE(db->Close().ok());
 }
 
 TEST(RecoveryTest, CheckpointOpensStandaloneAndContinuesLsns) {

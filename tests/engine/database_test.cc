@@ -343,14 +343,20 @@ TEST(GroupedApplyTest, BackToBackEntriesSeeEachOtherLiveAndOnReplay) {
   EXPECT_TRUE(reopened->Close().ok());
 }
 
+// A store whose idle log commits and applies inline, however slow the disk.
+DatabaseOptions InlineCommitOptions(const std::string& root) {
+  DatabaseOptions options = TestOptions(root);
+  options.wal.inline_commit = true;
+  options.wal.inline_commit_max_sync = std::chrono::hours(1);  // not the slow-disk gate
+  return options;
+}
+
 // WalOptions::inline_commit: a lone writer's entry is written, synced and
 // applied on the submitting thread, and its callback runs before SubmitAsync
 // returns; the result is visible at once, like any acknowledged write.
 TEST(InlineCommitTest, LoneWriterIsAppliedOnItsOwnThread) {
   TempDir dir;
-  DatabaseOptions options = TestOptions(dir.path());
-  options.wal.inline_commit = true;
-  options.wal.inline_commit_max_sync = std::chrono::hours(1);  // not the slow-disk gate
+  const DatabaseOptions options = InlineCommitOptions(dir.path());
   std::unique_ptr<Database> db = OpenOrDie(options);
   for (int i = 1; i <= 5; ++i) {
     const std::string id = "lone" + std::to_string(i);
@@ -377,9 +383,7 @@ TEST(InlineCommitTest, LoneWriterIsAppliedOnItsOwnThread) {
 // crash + replay reaches the same state.
 TEST(InlineCommitTest, InlineAndQueuedAppliesKeepLsnOrderLiveAndOnReplay) {
   TempDir dir;
-  DatabaseOptions options = TestOptions(dir.path());
-  options.wal.inline_commit = true;
-  options.wal.inline_commit_max_sync = std::chrono::hours(1);  // not the slow-disk gate
+  const DatabaseOptions options = InlineCommitOptions(dir.path());
   std::unique_ptr<Database> db = OpenOrDie(options);
   constexpr int kThreads = 4, kRounds = 60;
   std::vector<std::thread> threads;

@@ -75,6 +75,25 @@ void ExpectRefusal(const StoreLayout& layout, IdentityOverrides ov, const std::s
   EXPECT_EQ(Listing(layout.data_dir), before) << "Decide wrote something";
 }
 
+// The plan used exactly one override, the one named `variable`.
+void ExpectOneOverride(const IdentityPlan& plan, const std::string& variable) {
+  EXPECT_EQ(plan.overrides.size(), 1u);
+  for (const auto& used : plan.overrides) {
+    EXPECT_NE(used.find(variable), std::string::npos) << used;
+  }
+}
+
+// Opens `layout` under `ov`, expecting it to open by using exactly the
+// override named `variable`. Null (and a failure) if it does not open.
+std::unique_ptr<Database> OpenOverridden(const StoreLayout& layout, IdentityOverrides ov,
+                                         const std::string& variable, IdentityPlan* plan) {
+  auto db = OpenStore(layout, ov, plan);
+  EXPECT_TRUE(db) << db.error().ToString();
+  if (!db) return nullptr;
+  ExpectOneOverride(*plan, variable);
+  return std::move(*db);
+}
+
 TEST(StoreMarkerTest, RoundTripsAndRejectsMalformed) {
   StoreMarker m{NewStoreId(), kFormatVersion, Lsn(42)};
   ASSERT_TRUE(IsWellFormedStoreId(m.store_id)) << m.store_id;
@@ -167,13 +186,11 @@ TEST(StoreIdentityTest, FilesWithoutCurrentAreRefusedUnlessOverridden) {
   IdentityOverrides ov;
   ov.accept_new_store = true;
   IdentityPlan plan;
-  auto db = OpenStore(l, ov, &plan);
-  ASSERT_TRUE(db) << db.error().ToString();
+  auto db = OpenOverridden(l, ov, "STEMEDB_ACCEPT_NEW_STORE", &plan);
+  ASSERT_NE(db, nullptr);
   EXPECT_EQ(plan.action, Action::kRebuild);
   EXPECT_EQ(plan.store_id, id);
-  ASSERT_EQ(plan.overrides.size(), 1u);
-  EXPECT_NE(plan.overrides[0].find("STEMEDB_ACCEPT_NEW_STORE"), std::string::npos);
-  EXPECT_TRUE((*db)->GetAssertion("p", "id1"));
+  EXPECT_TRUE(db->GetAssertion("p", "id1"));
   // The files are kept, out of RocksDB's way.
   ASSERT_FALSE(plan.set_aside_dir.empty());
   EXPECT_TRUE(fs::is_directory(plan.set_aside_dir));
@@ -200,7 +217,7 @@ TEST(StoreIdentityTest, WalOfAnotherStoreIsRefusedUnlessOverridden) {
   EXPECT_EQ(plan->store_id, id_b);  // the DB's identity wins
   EXPECT_TRUE(plan->write_wal_marker);
   EXPECT_EQ(plan->wal_marker.store_id, id_b);
-  EXPECT_EQ(plan->overrides.size(), 1u);
+  ExpectOneOverride(*plan, "STEMEDB_ACCEPT_STORE_MISMATCH");
 }
 
 TEST(StoreIdentityTest, EmptyWalDirNextToDbIsRefusedUnlessOverridden) {
@@ -217,13 +234,12 @@ TEST(StoreIdentityTest, EmptyWalDirNextToDbIsRefusedUnlessOverridden) {
   IdentityOverrides ov;
   ov.accept_wal_loss = true;
   IdentityPlan plan;
-  auto db = OpenStore(l, ov, &plan);
-  ASSERT_TRUE(db) << db.error().ToString();
+  auto db = OpenOverridden(l, ov, "STEMEDB_ACCEPT_WAL_LOSS", &plan);
+  ASSERT_NE(db, nullptr);
   EXPECT_EQ(plan.store_id, id);
-  EXPECT_EQ(plan.wal_marker.wal_start_lsn, (*db)->applied_lsn().next());
-  ASSERT_EQ(plan.overrides.size(), 1u);
-  EXPECT_TRUE((*db)->GetAssertion("p", "id1"));  // flushed at Close: not lost
-  ASSERT_TRUE((*db)->Close().ok());
+  EXPECT_EQ(plan.wal_marker.wal_start_lsn, db->applied_lsn().next());
+  EXPECT_TRUE(db->GetAssertion("p", "id1"));  // flushed at Close: not lost
+  ASSERT_TRUE(db->Close().ok());
   auto again = Decide(l);
   ASSERT_TRUE(again) << again.error().ToString();
   EXPECT_EQ(again->action, Action::kOpen);
@@ -253,11 +269,10 @@ TEST(StoreIdentityTest, DataRootThatLostItsStoreIsRefusedUnlessOverridden) {
   IdentityOverrides ov;
   ov.accept_new_store = true;
   IdentityPlan plan;
-  auto db = OpenStore(l, ov, &plan);
-  ASSERT_TRUE(db) << db.error().ToString();
+  auto db = OpenOverridden(l, ov, "STEMEDB_ACCEPT_NEW_STORE", &plan);
+  ASSERT_NE(db, nullptr);
   EXPECT_EQ(plan.action, Action::kInitialise);
   EXPECT_NE(plan.store_id, id);
-  EXPECT_EQ(plan.overrides.size(), 1u);
   EXPECT_NE(ReadFile(l.data_dir + "/STORE").find(plan.store_id), std::string::npos);
 }
 
@@ -279,7 +294,7 @@ TEST(StoreIdentityTest, StoreNextToAnEmptyDbDirIsRefusedUnlessOverridden) {
   auto plan = Decide(Layout(u.path()), ov);
   ASSERT_TRUE(plan) << plan.error().ToString();
   EXPECT_EQ(plan->action, Action::kInitialise);
-  EXPECT_EQ(plan->overrides.size(), 1u);
+  ExpectOneOverride(*plan, "STEMEDB_ACCEPT_NEW_STORE");
 }
 
 TEST(StoreIdentityTest, EmptyDbDirIsRebuiltFromAWholeWal) {

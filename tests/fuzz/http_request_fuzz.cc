@@ -33,11 +33,7 @@ struct Fixture {
   std::string dir;
   api::ServerConfig config;
   std::unique_ptr<engine::Database> db;
-  std::unique_ptr<auth::AuditLog> audit;
-  std::unique_ptr<auth::KeyStore> keys;
-  std::unique_ptr<auth::AgentRegistry> agents;
-  std::unique_ptr<auth::UsageMeter> meter;
-  std::unique_ptr<auth::RateLimiter> limiter;
+  api::AuthServices auth_services;
   std::unique_ptr<api::Metrics> metrics;
   std::unique_ptr<api::DiskMonitor> disk;
   std::unique_ptr<api::Router> router;
@@ -50,45 +46,31 @@ struct Fixture {
     config.allowed_origins = {"https://app.example"};
     config.max_body_bytes = 64 * 1024;
     config.auth_enabled = true;
-    engine::DatabaseOptions opts;
-    opts.db_dir = dir + "/db";
-    opts.wal.dir = dir + "/wal";
+    config.rate_limit_spec = auth::RateLimitSpec{1e9, 1e9};
+    config.data_dir = dir;
+    config.wal_dir = dir + "/wal";
+    config.db_dir = dir + "/db";
+    engine::DatabaseOptions opts = api::DatabaseOptionsFrom(config);
     opts.wal.sync_policy = wal::SyncPolicy::kNone;  // durability is not under test here
     opts.wal.segment_bytes = 4 << 20;
     opts.wal.preallocate_next_segment = false;
     auto opened = engine::Database::Open(opts, nullptr);
     FUZZ_CHECK(opened.has_value());
     db = std::move(*opened);
-    audit = std::make_unique<auth::AuditLog>(db.get());
-    keys = std::make_unique<auth::KeyStore>(db.get(), audit.get());
-    agents = std::make_unique<auth::AgentRegistry>(db.get(), audit.get());
-    meter = std::make_unique<auth::UsageMeter>(db.get(), true);
-    FUZZ_CHECK(audit->Load().ok() && keys->Load().ok() && agents->Load().ok() &&
-               meter->Load().ok());
-    keys->SetUsageMeter(meter.get());
-    limiter = std::make_unique<auth::RateLimiter>(auth::RateLimitSpec{1e9, 1e9});
+    auto services = api::OpenAuthServices(db.get(), config);
+    FUZZ_CHECK(services.has_value());
+    auth_services = std::move(*services);
     metrics = std::make_unique<api::Metrics>();
     disk = std::make_unique<api::DiskMonitor>(
         Env::Default(), std::vector<api::DiskMonitor::Volume>{{"db", dir}}, 0, nullptr);
     disk->PollOnce();
-    api::Services s;
-    s.config = &config;
-    s.db = db.get();
-    s.keys = keys.get();
-    s.agents = agents.get();
-    s.audit = audit.get();
-    s.limiter = limiter.get();
-    s.meter = meter.get();
-    s.metrics = metrics.get();
-    s.disk = disk.get();
+    api::Services s =
+        api::MakeServices(&config, db.get(), auth_services, metrics.get(), disk.get());
     s.ready = [] { return true; };
     s.health_json = [] { return std::string(R"({"status":"ok"})"); };
-    s.data_dir = dir;
-    s.wal_dir = dir + "/wal";
-    s.db_dir = dir + "/db";
     router = std::make_unique<api::Router>(std::move(s));
     admin = auth::GenerateKey();
-    FUZZ_CHECK(keys->SeedRootKey(admin, UnixMicrosNow()).has_value());
+    FUZZ_CHECK(auth_services.keys->SeedRootKey(admin, UnixMicrosNow()).has_value());
     writer = MakeKey(auth::Role::kWriteAgent);
     reader = MakeKey(auth::Role::kReadOnly);
   }
@@ -106,7 +88,7 @@ struct Fixture {
     req.label = "fuzz";
     req.role = role;
     req.project = "fuzz";
-    auto issued = keys->Create(req, "fuzz", UnixMicrosNow());
+    auto issued = auth_services.keys->Create(req, "fuzz", UnixMicrosNow());
     FUZZ_CHECK(issued.has_value());
     return issued->key;
   }

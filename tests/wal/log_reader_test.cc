@@ -35,6 +35,19 @@ class LogReaderTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.ToString();
     return scan;
   }
+  // Scans `seg`, which must be damaged at `bad_offset` for exactly `reason`
+  // (or, with `whole_reason` false, a reason containing it).
+  void ExpectDamage(const std::string& seg, size_t bad_offset, const std::string& reason,
+                    bool whole_reason = true) {
+    auto scan = Scan(seg);
+    ASSERT_TRUE(scan.damaged);
+    EXPECT_EQ(bad_offset, scan.bad_offset);
+    if (whole_reason) {
+      EXPECT_EQ(reason, scan.reason);
+    } else {
+      EXPECT_NE(std::string::npos, scan.reason.find(reason)) << scan.reason;
+    }
+  }
   TempDir tmp_;
 };
 
@@ -106,38 +119,26 @@ TEST_F(LogReaderTest, ChecksumMismatch) {
 TEST_F(LogReaderTest, LengthAboveMaximum) {
   std::string seg = ForgeSegment(1, 0, kPayloads);
   EncodeFixed32(seg.data() + RecordOffset(1) + record_header::kLength, kMaxRecordPayload + 1);
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ(RecordOffset(1), scan.bad_offset);
-  EXPECT_NE(std::string::npos, scan.reason.find("exceeds maximum")) << scan.reason;
+  ExpectDamage(seg, RecordOffset(1), "exceeds maximum", /*whole_reason=*/false);
 }
 
 TEST_F(LogReaderTest, LengthPastEndOfFileIsTruncatedRecord) {
   std::string seg = ForgeSegment(1, 0, kPayloads);
   seg.resize(seg.size() - 10);
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ(RecordOffset(3), scan.bad_offset);
-  EXPECT_NE(std::string::npos, scan.reason.find("truncated record")) << scan.reason;
+  ExpectDamage(seg, RecordOffset(3), "truncated record", /*whole_reason=*/false);
 }
 
 TEST_F(LogReaderTest, TruncatedRecordHeader) {
   std::string seg = ForgeSegment(1, 0, kPayloads);
   seg.resize(RecordOffset(3) + 5);
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ(RecordOffset(3), scan.bad_offset);
-  EXPECT_EQ("truncated record header", scan.reason);
+  ExpectDamage(seg, RecordOffset(3), "truncated record header");
 }
 
 TEST_F(LogReaderTest, UnknownRecordType) {
   std::string seg = ForgeSegment(1, 0, kPayloads);
   seg[RecordOffset(1) + record_header::kType] = 5;
   FixRecordChecksum(&seg, RecordOffset(1));
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ(RecordOffset(1), scan.bad_offset);
-  EXPECT_EQ("unknown record type 5", scan.reason);
+  ExpectDamage(seg, RecordOffset(1), "unknown record type 5");
 }
 
 TEST_F(LogReaderTest, SafeToIgnoreTypeIsSkipped) {
@@ -154,20 +155,14 @@ TEST_F(LogReaderTest, ReservedBytesSet) {
   std::string seg = ForgeSegment(1, 0, kPayloads);
   seg[RecordOffset(0) + record_header::kReserved + 1] = 1;
   FixRecordChecksum(&seg, RecordOffset(0));
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ(RecordOffset(0), scan.bad_offset);
-  EXPECT_EQ("record reserved bytes set", scan.reason);
+  ExpectDamage(seg, RecordOffset(0), "record reserved bytes set");
 }
 
 TEST_F(LogReaderTest, LsnDiscontinuity) {
   std::string seg = ForgeSegment(1, 0, kPayloads);
   EncodeFixed64(seg.data() + RecordOffset(2) + record_header::kLsn, 9);
   FixRecordChecksum(&seg, RecordOffset(2));
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ(RecordOffset(2), scan.bad_offset);
-  EXPECT_EQ("record lsn 9, expected 3", scan.reason);
+  ExpectDamage(seg, RecordOffset(2), "record lsn 9, expected 3");
 }
 
 TEST_F(LogReaderTest, BadMagic) {
@@ -183,9 +178,7 @@ TEST_F(LogReaderTest, BadMagic) {
 TEST_F(LogReaderTest, HeaderChecksumMismatch) {
   std::string seg = ForgeSegment(1, 0, kPayloads);
   seg[segment_header::kPrevLastLsn] ^= 0x10;
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ("segment header checksum mismatch", scan.reason);
+  ExpectDamage(seg, 0, "segment header checksum mismatch");
 }
 
 TEST_F(LogReaderTest, UnsupportedVersion) {
@@ -193,9 +186,7 @@ TEST_F(LogReaderTest, UnsupportedVersion) {
   EncodeFixed16(seg.data() + segment_header::kVersion, 2);
   uint32_t crc = crc32c::Value(seg.data(), segment_header::kCrc);
   EncodeFixed32(seg.data() + segment_header::kCrc, crc32c::Mask(crc));
-  auto scan = Scan(seg);
-  ASSERT_TRUE(scan.damaged);
-  EXPECT_EQ("unsupported segment format version 2", scan.reason);
+  ExpectDamage(seg, 0, "unsupported segment format version 2");
 }
 
 TEST_F(LogReaderTest, HeaderNeverWritten) {

@@ -36,6 +36,18 @@ std::string WriteLog(const std::string& dir, const std::vector<std::string>& pay
   return files.back();
 }
 
+// Writes Payloads() into a first segment, seals it and writes `second` into
+// the next; returns both segment names.
+std::vector<std::string> WriteSealedAndActive(const std::string& dir, const std::string& second) {
+  auto wal = std::move(*Wal::Open(Options(dir), nullptr));
+  for (const auto& p : Payloads()) EXPECT_TRUE(wal->Append(p));
+  EXPECT_TRUE(wal->Rotate().ok());
+  EXPECT_TRUE(wal->Append(second));
+  auto files = wal->SegmentFiles();
+  EXPECT_TRUE(wal->Close().ok());
+  return files;
+}
+
 // End offset of each record's frame in a single-segment log.
 std::vector<size_t> RecordEnds(const std::vector<std::string>& payloads) {
   std::vector<size_t> ends;
@@ -137,15 +149,7 @@ TEST(WalRecoveryTest, ZeroFilledTailIsNotTruncated) {
 // Two segments: corruption anywhere in the first (sealed) one refuses Open.
 TEST(WalRecoveryTest, EveryByteFlipInASealedSegmentRefusesOpen) {
   TempDir base;
-  std::vector<std::string> files;
-  {
-    auto wal = std::move(*Wal::Open(Options(base.path()), nullptr));
-    for (const auto& p : Payloads()) ASSERT_TRUE(wal->Append(p));
-    ASSERT_TRUE(wal->Rotate().ok());
-    ASSERT_TRUE(wal->Append("in the second segment"));
-    files = wal->SegmentFiles();
-    ASSERT_TRUE(wal->Close().ok());
-  }
+  const std::vector<std::string> files = WriteSealedAndActive(base.path(), "in the second segment");
   ASSERT_EQ(2u, files.size());
   const std::string sealed = ReadAll(base.Sub(files[0]));
   const std::string active = ReadAll(base.Sub(files[1]));
@@ -168,15 +172,8 @@ TEST(WalRecoveryTest, EveryByteFlipInASealedSegmentRefusesOpen) {
 
 TEST(WalRecoveryTest, SealedSegmentCorruptionNamesRecordOffset) {
   TempDir tmp;
-  std::vector<std::string> files;
-  {
-    auto wal = std::move(*Wal::Open(Options(tmp.path()), nullptr));
-    for (const auto& p : Payloads()) ASSERT_TRUE(wal->Append(p));
-    ASSERT_TRUE(wal->Rotate().ok());
-    ASSERT_TRUE(wal->Append("x"));
-    files = wal->SegmentFiles();
-    ASSERT_TRUE(wal->Close().ok());
-  }
+  const std::vector<std::string> files = WriteSealedAndActive(tmp.path(), "x");
+  ASSERT_EQ(2u, files.size());
   std::string bytes = ReadAll(tmp.Sub(files[0]));
   const size_t record3 = RecordEnds(Payloads())[1];
   bytes[record3 + kRecordHeaderSize + 2] ^= 0x08;
