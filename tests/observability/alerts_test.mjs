@@ -40,11 +40,11 @@
 //   (scripts/render-dashboard.sh turns them into docs/images/dashboard.png).
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../util/free_port.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
@@ -109,16 +109,6 @@ function start(cmd, argv, env, logName) {
 }
 const tail = (logName, n = 15) => fs.readFileSync(path.join(tmp, logName), "utf8").split("\n").slice(-n).join("\n");
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(what, fn, ms = WAIT_MS) {
   const end = Date.now() + ms;
