@@ -57,16 +57,26 @@ class TestHandler : public Handler {
     res.keep_alive(req.keep_alive());  // as the router's replies do
     if (target == "/slow") {
       slow_started.set_value();
-      std::thread([this, reply, res = std::move(res)]() mutable {
+      slow_thread_ = std::thread([this, reply, res = std::move(res)]() mutable {
         release.get_future().wait();
         reply(std::move(res));
-      }).detach();
+      });
       return;
     }
     reply(std::move(res));
   }
+  // Joined before the server is destroyed: the thread may drop the last
+  // reference to its session, whose socket belongs to the server's io_context.
+  void JoinSlow() {
+    if (slow_thread_.joinable()) slow_thread_.join();
+  }
+  ~TestHandler() override { JoinSlow(); }
+
   std::promise<void> slow_started;
   std::promise<void> release;
+
+ private:
+  std::thread slow_thread_;
 };
 
 class ServerTest : public ::testing::Test {
@@ -86,6 +96,7 @@ class ServerTest : public ::testing::Test {
   }
   void TearDown() override {
     if (server_) server_->Stop();
+    handler_->JoinSlow();
   }
   tcp::socket Connect() {
     tcp::socket s(ioc_);
