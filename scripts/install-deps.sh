@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages StemeDB needs to build, test and run.
 # Idempotent: does nothing (and needs no root) when everything is present.
 # Usage: scripts/install-deps.sh [--bench] [--image]
-#   --bench adds the benchmark peers (bench/compare);
+#   --bench adds the benchmark peers (bench/compare) and what
+#     scripts/build-rocksdb.sh needs (bench/rocksdb_ab);
 #   --image adds the daemon-less image tools (scripts/build-image.sh, tests/image/).
 set -euo pipefail
 
@@ -28,7 +29,8 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 for flag in "$@"; do
   case "$flag" in
-    --bench) packages+=(etcd-server redis-server fio wrk gnuplot-nox python3) ;;
+    # dpkg-dev: dpkg-source and dpkg-buildflags for scripts/build-rocksdb.sh.
+    --bench) packages+=(etcd-server redis-server fio wrk gnuplot-nox python3 dpkg-dev) ;;
     # mmdebstrap builds the root filesystem, umoci packs it as an OCI image,
     # runc runs it (crun refuses hosts with a hybrid cgroup v1/v2 layout),
     # skopeo reads the archive back as a registry client would.
