@@ -101,69 +101,33 @@ Status FetchChain(Rclone& rclone, Env* env, const std::string& wal_dir, Attempt*
   for (const ArchivedSegment& seg : a->chain.segments) {
     const std::string object = ObjectOf(o.remote_dir, seg);
     const std::string local = wal::JoinPath(wal_dir, wal::SegmentFileName(seg.first_lsn));
-    STEMEDB_RETURN_IF_ERROR(FetchArchivedSegment(rclone, env, o.remote_dir, seg, local));
-    auto size = env->GetFileSize(local);
-    if (!size) return size.error();
-    auto file = env->NewSequentialFile(local);
-    if (!file) return file.error();
-    wal::LogReader reader(std::move(*file), object, *size);
-    wal::SegmentHeader header;
-    Status io;
-    if (reader.ReadHeader(&header, &io) != wal::LogReader::Outcome::kRecord) {
-      if (!io.ok()) return io;
-      return Status::Corruption(object + " offset 0: " + reader.reason());
-    }
-    if (header.first_lsn != seg.first_lsn ||
-        (prev_last != 0 && header.prev_last_lsn != prev_last)) {
-      return Status::Corruption(object + ": its header (first lsn " +
-                                std::to_string(header.first_lsn) + ", previous segment ends at " +
-                                std::to_string(header.prev_last_lsn) +
-                                ") does not continue the chain");
-    }
-    std::optional<uint64_t> cut;  // offset to cut the segment at
-    uint64_t lsn = 0, last_seen = seg.first_lsn - 1;
-    std::string_view payload;
-    wal::LogReader::Outcome outcome;
-    for (;;) {
-      const uint64_t record_start = reader.valid_end();
-      outcome = reader.Next(&lsn, &payload, &io);
-      if (outcome != wal::LogReader::Outcome::kRecord) break;
-      last_seen = lsn;
-      if (lsn > target) {
-        cut = record_start;
-        break;
-      }
-      if (o.to_time_us) {
-        auto entry = engine::DecodeWalEntry(payload);
-        if (!entry) return entry.error().WithContext(object + " lsn " + std::to_string(lsn));
-        running = std::max(running, entry->recorded_at_us);
-        if (running > time) {
-          if (lsn <= a->base.lsn) {
-            a->overshoot = true;
-            return Status::Conflict("the base backup holds records after the time");
+    auto cut = ScanArchivedSegment(
+        rclone, env, o.remote_dir, seg, local, prev_last,
+        [&](uint64_t lsn, std::string_view payload) -> Result<bool> {
+          if (lsn > target) return false;
+          if (o.to_time_us) {
+            auto entry = engine::DecodeWalEntry(payload);
+            if (!entry) return entry.error().WithContext(object + " lsn " + std::to_string(lsn));
+            running = std::max(running, entry->recorded_at_us);
+            if (running > time) {
+              if (lsn <= a->base.lsn) {
+                a->overshoot = true;
+                return Status::Conflict("the base backup holds records after the time");
+              }
+              return false;
+            }
           }
-          cut = record_start;
-          break;
-        }
-      }
-      reached = std::max(reached, lsn);
-    }
-    if (!io.ok()) return io;
-    if (outcome == wal::LogReader::Outcome::kBad) {
-      return Status::Corruption(object + " offset " + std::to_string(reader.bad_offset()) + ": " +
-                                reader.reason());
-    }
-    if (!cut && last_seen != seg.last_lsn) {
-      return Status::Corruption(object + ": holds records up to lsn " + std::to_string(last_seen) +
-                                ", its name says " + std::to_string(seg.last_lsn));
-    }
+          reached = std::max(reached, lsn);
+          return true;
+        });
+    if (!cut) return cut.error();
     ++a->used;
-    if (cut) {
-      if (*cut <= wal::kSegmentHeaderSize) {
+    if (*cut) {
+      if (**cut <= wal::kSegmentHeaderSize) {
         STEMEDB_RETURN_IF_ERROR(env->RemoveFile(local));
         --a->used;
       } else {
-        STEMEDB_RETURN_IF_ERROR(env->TruncateFile(local, *cut));
+        STEMEDB_RETURN_IF_ERROR(env->TruncateFile(local, **cut));
       }
       break;
     }

@@ -161,6 +161,27 @@ Status WalArchiver::LoadArchiveEnd() {
   return Status::OK();
 }
 
+Result<bool> WalArchiver::CheckFence() {
+  if (fenced_) return false;
+  last_fence_check_ = Clock::now();
+  auto highest = HighestWriterEpoch(rclone_, options_.remote);
+  if (!highest) return highest.error();
+  if (*highest <= options_.epoch) return true;
+  fenced_ = true;
+  const Status reason = Status::Failed(
+      "fenced off: writer epoch " + std::to_string(*highest) + " owns the archive " +
+      options_.remote + " (a standby was promoted); this server's epoch is " +
+      std::to_string(options_.epoch) + ", so it never uploads again and refuses writes");
+  log::Error("wal archive: " + reason.message());
+  {
+    std::lock_guard<std::mutex> l(stats_mu_);
+    stats_.fenced = true;
+    stats_.last_error = reason.ToString();
+  }
+  if (options_.on_fenced) options_.on_fenced(reason);
+  return false;
+}
+
 bool WalArchiver::Pass(bool final_pass) {
   const auto now = Clock::now();
   const uint64_t last = wal_->last_lsn().value();
@@ -171,6 +192,22 @@ bool WalArchiver::Pass(bool final_pass) {
     // Bounded while the remote is down for long: the oldest sample (the lag)
     // stays; the ones after it thin out, which only makes sealing later.
     if (samples_.size() > kMaxSamples) samples_.erase(samples_.begin() + 1);
+  }
+  if (fenced_) {
+    UpdateLag(now);
+    return true;  // nothing to retry: a restart (or a new path) is the way out
+  }
+  if (!archive_end_known_ || now - last_fence_check_ >= options_.fence_check_interval) {
+    auto unfenced = CheckFence();
+    if (!unfenced) {
+      RecordFailure(unfenced.error());
+      UpdateLag(now);
+      return false;
+    }
+    if (!*unfenced) {
+      UpdateLag(now);
+      return true;
+    }
   }
   bool ok = true;
   if (!archive_end_known_) {
@@ -211,7 +248,17 @@ bool WalArchiver::Pass(bool final_pass) {
           std::lock_guard<std::mutex> l(stats_mu_);
           stats_.gaps++;
         }
-        s = UploadSegment(seg);
+        // Checked before every upload: the window in which a promoted
+        // standby and this server both write is one upload long.
+        auto unfenced = CheckFence();
+        if (!unfenced) {
+          s = unfenced.error();
+        } else if (!*unfenced) {
+          ok = false;
+          break;
+        } else {
+          s = UploadSegment(seg);
+        }
       }
       if (!s.ok()) {
         RecordFailure(s);
@@ -261,7 +308,8 @@ Status WalArchiver::UploadSegment(const wal::SealedSegment& seg) {
                               (scan.damaged ? " (" + scan.reason + ")" : ""));
   }
   const uint64_t size = scan.valid_end;
-  const std::string name = ArchivedSegmentName(seg.first_lsn.value(), seg.last_lsn.value());
+  const std::string name =
+      ArchivedSegmentName(seg.first_lsn.value(), seg.last_lsn.value(), options_.epoch);
   const std::string dir = WalArchiveRemote(options_.remote);
   const std::string object = JoinRemote(dir, name);
   const std::string partial = object + ".partial";

@@ -40,6 +40,16 @@
 //   refuses to write there (logged, counted as failures, retried) instead of
 //   mixing two histories; point STEMEDB_ARCHIVE_REMOTE at a new path.
 //
+// FENCING (never two writers; docs/backup.md "Warm standby"): the archiver
+//   writes as writer epoch `epoch` (segments of epoch > 1 carry it in their
+//   names, backup/wal_archive.h). Before every upload, and at least every
+//   fence_check_interval while idle, it lists REMOTE:PATH/epoch; once an
+//   epoch above its own exists (a standby was promoted) it is FENCED: it
+//   never uploads again, stats().fenced turns true and `on_fenced` is
+//   called once (the server refuses writes from then on). rclone has no
+//   compare-and-swap, so an upload that started before the promotion wrote
+//   its epoch may still land: readers ignore it (the epoch chain).
+//
 // LIFECYCLE: construct, Start(), ..., Stop() before the Wal closes. Stop()
 //   makes one last pass (seal and upload what is left: one attempt, at most
 //   final_pass_budget) so a clean shutdown leaves nothing unarchived when
@@ -51,6 +61,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -83,6 +94,14 @@ struct WalArchiverOptions {
   // uploaded after the next start). Default 10 s.
   std::chrono::milliseconds final_pass_budget{10000};
   Env* env = nullptr;  // nullptr = Env::Default()
+  // This store's writer epoch (the store's setting, engine kSettings
+  // "writer_epoch"; 1 until a promotion). Default 1.
+  uint64_t epoch = 1;
+  // Idle fencing checks at least this often. Default 5 s.
+  std::chrono::milliseconds fence_check_interval{5000};
+  // Called once, on the archiver thread, when a higher epoch is found, with
+  // the reason. Must not block. Optional.
+  std::function<void(const Status& reason)> on_fenced;
 };
 
 // rclone flags for an archiver: few retries, connect/IO timeouts, so a dead
@@ -100,6 +119,7 @@ struct WalArchiverStats {
   uint64_t bytes = 0;         // uploaded since start
   uint64_t gaps = 0;          // gaps recorded since start
   std::string last_error;     // "" once an upload succeeds again
+  bool fenced = false;        // a higher writer epoch owns the archive (FENCING)
 };
 
 class WalArchiver {
@@ -128,6 +148,9 @@ class WalArchiver {
   bool Pass(bool final_pass);
   bool StopRequested();
   Status LoadArchiveEnd();
+  // The fencing check (FENCING); false once fenced. An unreachable remote
+  // is a failure (retried), not a fence.
+  Result<bool> CheckFence();
   Status UploadSegment(const wal::SealedSegment& segment);
   void RecordFailure(const Status& s);
   void UpdateLag(std::chrono::steady_clock::time_point now);
@@ -146,6 +169,8 @@ class WalArchiver {
   bool archive_end_known_ = false;
   uint64_t archive_last_first_ = 0;  // first LSN of the archive's last object
   uint64_t gap_reported_at_ = 0;
+  bool fenced_ = false;
+  std::chrono::steady_clock::time_point last_fence_check_{};
 
   mutable std::mutex stats_mu_;  // guards the two below
   WalArchiverStats stats_;

@@ -125,24 +125,32 @@ TEST_F(ArchiveRestoreTest, PointInTimeThreeMomentsExactContents) {
   Write(server, 0, 20, &acked);
   const uint64_t base = Backup(server, remote);
   ASSERT_GT(base, 0u);
-  // Three moments, each after a batch: an LSN, a time, and the end. The
-  // pauses let the archiver seal a segment per batch, so the chains span
-  // several segments and the cuts fall inside one.
-  const auto pause = std::chrono::milliseconds(700);
-  std::this_thread::sleep_for(pause);
+  // Three moments, each after a batch: an LSN, a time, and the end. Each
+  // batch waits until the archive holds the one before, so the archiver
+  // seals at least a segment per batch: the chains span several segments
+  // and the cuts fall inside one.
+  auto archived_all = [&] {
+    uint64_t last = 0;
+    for (const auto& [id, a] : acked) last = std::max(last, a.lsn);
+    for (int i = 0; i < 600 && ArchivedLsn(server) < last; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_GE(ArchivedLsn(server), last) << server.Stderr();
+  };
+  archived_all();
   Write(server, 20, 60, &acked);
   uint64_t lsn1 = 0;
   for (const auto& [id, a] : acked) lsn1 = std::max(lsn1, a.lsn);
-  std::this_thread::sleep_for(pause);
+  archived_all();
   Write(server, 60, 80, &acked);
-  std::this_thread::sleep_for(pause);
+  archived_all();
   Write(server, 80, 100, &acked);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const int64_t time2 = UnixMicrosNow();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   uint64_t lsn2 = 0;
   for (const auto& [id, a] : acked) lsn2 = std::max(lsn2, a.lsn);
-  std::this_thread::sleep_for(pause);
+  archived_all();
   Write(server, 100, 140, &acked);
   uint64_t lsn3 = 0;
   for (const auto& [id, a] : acked) lsn3 = std::max(lsn3, a.lsn);

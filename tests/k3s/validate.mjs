@@ -762,6 +762,87 @@ export function checkPolicies(env, label, ctx) {
   return errors;
 }
 
+// The optional warm standby (k3s/overlays/standby + k3s/data/standby;
+// k3s/README.md "Warm standby"): prod's objects (checked as prod above) plus
+// a second Deployment that follows the primary's WAL archive. Its rclone
+// remote comes from the CronJob's Secret by envFrom on both servers: the
+// one place a Deployment takes variables it does not name.
+export function checkStandby(env, ctx) {
+  const errors = [];
+  const err = (m) => errors.push(`standby: ${m}`);
+  const objs = env.app;
+  const deploys = objs.filter((o) => o.kind === "Deployment").map((d) => d.metadata.name).sort();
+  if (JSON.stringify(deploys) !== '["stemedb-api","stemedb-standby"]') return [`standby: Deployments stemedb-api and stemedb-standby expected, got ${deploys}`];
+  const primary = find(objs, "Deployment", "stemedb-api");
+  const standby = find(objs, "Deployment", "stemedb-standby");
+  const pc = primary.spec.template.spec.containers.find((x) => x.name === "stemedb");
+  const pod = standby.spec.template.spec;
+  const c = pod.containers.find((x) => x.name === "stemedb");
+  if (!c || pod.containers.length !== 1) return [...errors, "standby: Deployment must have one container \"stemedb\""];
+  const env_ = envOf(c);
+  const labels = standby.spec.template.metadata.labels;
+  const primaryLabels = primary.spec.template.metadata.labels;
+  if (standby.spec.replicas !== 1 || standby.spec.strategy?.type !== "Recreate") err("stemedb-standby must be 1 replica, Recreate (RWO volumes + lock)");
+  if (!matches(standby.spec.selector.matchLabels, labels)) err("stemedb-standby selector does not match its pod labels");
+  checkPodSecurity(pod, c, "stemedb-standby", err);
+  if (c.image !== pc.image) err(`stemedb-standby must run the primary's image (${pc.image}), got ${c.image}`);
+  // Writes never reach it before a promotion: the Service selects the primary only.
+  const svc = find(objs, "Service", "stemedb-api");
+  if (svc && matches(svc.spec.selector, labels)) err("Service stemedb-api must not select the standby pods (they refuse writes until promoted)");
+  // Another failure domain.
+  const anti = pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution || [];
+  if (!anti.some((t) => t.topologyKey === "kubernetes.io/hostname" && matches(t.labelSelector?.matchLabels, primaryLabels)))
+    err("stemedb-standby needs a required podAntiAffinity against the primary pod (kubernetes.io/hostname): another failure domain");
+  // Standby mode, following the archive the primary writes.
+  const penv = envOf(pc);
+  const remote = penv.STEMEDB_ARCHIVE_REMOTE?.value;
+  if (!remote) err("the primary must archive (STEMEDB_ARCHIVE_REMOTE) for a standby to follow");
+  if (env_.STEMEDB_STANDBY?.value !== "true") err("stemedb-standby needs STEMEDB_STANDBY=true");
+  if (env_.STEMEDB_ARCHIVE_REMOTE?.value !== remote) err(`stemedb-standby must follow the primary's archive (${remote}), got ${env_.STEMEDB_ARCHIVE_REMOTE?.value}`);
+  const cj = find(objs, "CronJob", "stemedb-backup");
+  const cjc = cj?.spec.jobTemplate.spec.template.spec.containers[0];
+  const backupRemote = cjc && expandWith(cjc)(optionOf(commandOf(cjc), "--remote"));
+  if (remote && backupRemote !== remote) err(`the archive (${remote}) must be where the base backups go (${backupRemote}): a standby starts from the newest one`);
+  const rclone = (cjc?.envFrom || []).map((e) => e.secretRef?.name);
+  for (const [id, ctr] of [["stemedb-api", pc], ["stemedb-standby", c]]) {
+    const refs = (ctr.envFrom || []).map((e) => e.secretRef?.name);
+    if (JSON.stringify(refs) !== JSON.stringify(rclone)) err(`${id} must take the rclone remote from the CronJob's Secret (${rclone}) by envFrom, got ${refs}`);
+    for (const name of Object.keys(envOf(ctr))) {
+      if (JOB_EXTRA_VARS.has(name) && !name.startsWith("BACKUP_")) continue;
+      if (!ctx.serverVars.has(name)) err(`${id} env ${name} is not a setting the server knows (api/config.cc)`);
+      else if (!ctx.docVars.has(name)) err(`${id} env ${name} is not documented in docs/configuration.md`);
+    }
+  }
+  // Its own volumes, from its data render, never the primary's.
+  const mounts = claimMounts(pod, c);
+  const claimAt = (p) => {
+    const m = Object.keys(mounts).filter((mp) => p === mp || p?.startsWith(mp + "/")).sort((a, b) => b.length - a.length)[0];
+    return m && mounts[m];
+  };
+  for (const [claim, v] of [["stemedb-standby-wal", "STEMEDB_WAL_DIR"], ["stemedb-standby-db", "STEMEDB_DB_DIR"]]) {
+    if (claimAt(env_[v]?.value) !== claim) err(`${v} (${env_[v]?.value}) must be on PVC ${claim}`);
+    const pvc = find(env.data, "PersistentVolumeClaim", claim);
+    if (!pvc) err(`PVC ${claim} missing from k3s/data/standby`);
+    else if (JSON.stringify(pvc.spec.accessModes) !== '["ReadWriteOnce"]') err(`PVC ${claim} must be ReadWriteOnce only`);
+  }
+  if (claimAt(path.posix.dirname(env_.STEMEDB_DB_DIR?.value || "")) !== "stemedb-standby-db") err("the parent of the standby's STEMEDB_DB_DIR must be on its DB volume");
+  for (const o of objs) if (DATA_KINDS.has(o.kind)) err(`app render contains ${o.kind}/${o.metadata?.name} (it belongs in k3s/data/standby)`);
+  // Probes as the primary's; the first start restores before it listens.
+  const probes = { startupProbe: "/v1/health", livenessProbe: "/v1/health", readinessProbe: "/v1/ready" };
+  for (const [p, want] of Object.entries(probes)) if (c[p]?.httpGet?.path !== want) err(`${p} must GET ${want}`);
+  const sp = c.startupProbe || {};
+  if ((sp.failureThreshold ?? 3) * (sp.periodSeconds ?? 10) < 3600) err("startupProbe must tolerate the first start's restore (>= 1 h)");
+  const np = objs.find((o) => o.kind === "NetworkPolicy" && Object.keys(o.spec.podSelector?.matchLabels || {}).length && matches(o.spec.podSelector.matchLabels, labels));
+  if (!np) err("no NetworkPolicy selects the standby pods");
+  else {
+    const egressPorts = (np.spec.egress || []).flatMap((r) => (r.ports || []).map((p) => p.port)).sort();
+    if (JSON.stringify([...new Set(egressPorts)]) !== "[443,53]") err("standby NetworkPolicy egress must be DNS (53) and 443 only");
+    if (!admits(np, PROMETHEUS, PORT, c)) err("standby NetworkPolicy must admit Prometheus");
+    if (!admits(np, TRAEFIK, PORT, c)) err("standby NetworkPolicy must admit Traefik (after a promotion the Service points here)");
+  }
+  return errors;
+}
+
 // The runbook's restore step (k3s/README.md "Restore") names the backup with
 // `kubectl set env --local`: it must work offline on the rendered Job and set
 // exactly BACKUP_NAME.
@@ -975,6 +1056,14 @@ async function main() {
     }
     errors.push(...checkPolicies(e, label, ctx));
   }
+  const standby = { app: render("k3s/overlays/standby"), data: [...envs.prod.data, ...render("k3s/data/standby")] };
+  for (const [part, objs] of Object.entries(standby)) {
+    renders++;
+    objects += objs.length;
+    sets[`standby_${part}`] = objs;
+    errors.push(...(await schemaCheck(objs, `standby ${part}`)));
+  }
+  errors.push(...checkStandby(standby, ctx));
   errors.push(...unknownFieldCheck(sets));
   for (const label of Object.keys(ENVIRONMENTS)) if (ENVIRONMENTS[label].restore) errors.push(...checkRestoreNaming(label));
   // conformance.sh runs the prod env: every overlay must give the server the same one
@@ -988,6 +1077,21 @@ async function main() {
   let selfFailed = 0;
   if (args.includes("--self-test")) {
     const r = await selfTest(envs.prod, ctx, dockerfile);
+    // The standby's own checks (checkStandby), one break at a time.
+    const standbyOf = (e) => find(e.app, "Deployment", "stemedb-standby");
+    const standbyBreaks = [
+      ["standby beside the primary", (e) => delete standbyOf(e).spec.template.spec.affinity, "another failure domain"],
+      ["Service selects the standby", (e) => (find(e.app, "Service", "stemedb-api").spec.selector = { "app.kubernetes.io/name": "stemedb" }), "must not select the standby"],
+      ["standby not in standby mode", (e) => (envOf(standbyOf(e).spec.template.spec.containers[0]).STEMEDB_STANDBY.value = "false"), "STEMEDB_STANDBY=true"],
+      ["standby on the primary's volume", (e) => (standbyOf(e).spec.template.spec.volumes[0].persistentVolumeClaim.claimName = "stemedb-wal"), "PVC stemedb-standby-wal"],
+    ];
+    for (const [what, breakIt, expect] of standbyBreaks) {
+      const e = clone(standby);
+      breakIt(e);
+      r.total++;
+      if (checkStandby(e, ctx).some((x) => x.includes(expect))) r.caught++;
+      else r.missed.push(`${what} (expected an error mentioning '${expect}')`);
+    }
     for (const m of r.missed) console.error(`SELF-TEST MISSED ${m}`);
     console.log(`self-test: ${r.caught}/${r.total} deliberate breaks caught`);
     selfFailed = r.total - r.caught;
