@@ -6,6 +6,8 @@
 //
 //   CheckConfig             guards 1-3 (config only; nothing touched)
 //   CheckRootKeyBeforeOpen  guard 4 on a fresh volume: refuse, nothing written
+//   BootstrapStandby        STEMEDB_STANDBY on an empty data dir: restore the
+//                           archive's latest state (docs/backup.md "Warm standby")
 //   PrepareStore            no interrupted restore; store identity (guard 8);
 //                           directories (guard 6); lock on $DATA_DIR/LOCK (5)
 //   ArmFailpoints           test builds only: STEMEDB_FAILPOINT
@@ -14,13 +16,19 @@
 //                             /metrics   -> metrics; everything else -> 503 + Retry-After
 //   StartDiskMonitor        free space on the WAL and DB volumes
 //   OpenStore               engine::Database::Open (replay; guard 7 =
-//                           Corruption), store marker, end of a restore
+//                           Corruption), store marker, end of a restore; a
+//                           standby's store refuses writes; the writer epoch
 //   StartArchiver           continuous WAL archiving, if STEMEDB_ARCHIVE_REMOTE
+//                           (not on a standby); fenced off at once if a
+//                           higher writer epoch owns the archive
 //   OpenAuth                audit log, key store, agent registry, usage
 //                           meter, rate limiter (api/services.h)
-//   AuditOverrides          every STEMEDB_ACCEPT_* used is audited
+//   AuditOverrides          every STEMEDB_ACCEPT_* used is audited (not on a standby)
 //   EnsureRoot              guard 4 after open; seed or generate the root key
+//                           (not on a standby: its keys are the primary's)
 //   InstallRouter           the Router replaces the boot handler: ready
+//   StartFollower           a standby follows the archive until POST
+//                           /v1/admin/promote (Promote, on a thread of its own)
 //
 // Then Housekeeping() until SIGTERM/SIGINT (see main.cc: signals are blocked
 // in every thread and taken by a sigwait thread): readiness, WAL fail-stop

@@ -216,6 +216,20 @@ const VarSpec kVars[] = {
     {"STEMEDB_ARCHIVE_INTERVAL_MS", "1000",
      "ship the active WAL segment once its oldest record is this old (the recovery point)",
      SetMillis<&C::archive_interval, 10, kHourMs>},
+    {"STEMEDB_STANDBY", "false",
+     "warm standby: restore from and follow STEMEDB_ARCHIVE_REMOTE read-only until promoted",
+     SetBool<&C::standby>},
+    {"STEMEDB_STANDBY_POLL_MS", "1000", "how often a standby lists the archive",
+     SetMillis<&C::standby_poll_interval, 10, kHourMs>},
+    {"STEMEDB_PROJECT_MAX_ASSERTIONS", "0", "default assertion quota of a new project",
+     SetUnsigned<&C::project_max_assertions, 0, kMaxU64>},
+    {"STEMEDB_PROJECT_MAX_BYTES", "0", "default stored-bytes quota of a new project",
+     SetUnsigned<&C::project_max_bytes, 0, kMaxU64>},
+    {"STEMEDB_PROJECT_REGISTRY_STRICT", "false", "refuse API keys for unregistered projects",
+     SetBool<&C::project_registry_strict>},
+    {"STEMEDB_RETENTION_INTERVAL_MS", "300000",
+     "time between retention sweeps (expiry of assertions past retain_days); 0 = off",
+     SetMillis<&C::retention_interval, 0, kHourMs>},
     {"STEMEDB_ACCEPT_NEW_STORE", "false",
      "start a new store although the DB dir holds files, the data root had a store, or a "
      "RocksDB store sits next to the DB dir (audited)",
@@ -359,6 +373,7 @@ std::string ServerConfig::Describe() const {
   if (!archive_remote.empty()) {
     os << " archive=" << archive_remote << " archive_interval_ms=" << archive_interval.count();
   }
+  if (standby) os << " standby=true standby_poll_ms=" << standby_poll_interval.count();
   if (accept_new_store) os << " accept_new_store=true";
   if (accept_store_mismatch) os << " accept_store_mismatch=true";
   if (accept_wal_loss) os << " accept_wal_loss=true";
@@ -442,6 +457,15 @@ backup::WalArchiverOptions WalArchiverOptionsFrom(const ServerConfig& config) {
   o.remote = config.archive_remote;
   o.wal_dir = config.wal_dir;
   o.interval = config.archive_interval;
+  o.rclone.extra_args = backup::DefaultArchiverRcloneArgs();
+  return o;
+}
+
+backup::WalFollowerOptions WalFollowerOptionsFrom(const ServerConfig& config) {
+  backup::WalFollowerOptions o;
+  o.remote = config.archive_remote;
+  o.scratch_dir = JoinPath(config.data_dir, "standby-fetch");
+  o.poll_interval = config.standby_poll_interval;
   o.rclone.extra_args = backup::DefaultArchiverRcloneArgs();
   return o;
 }

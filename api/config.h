@@ -28,6 +28,7 @@
 #include "api/disk_monitor.h"
 #include "auth/key_store.h"
 #include "backup/wal_archiver.h"
+#include "backup/wal_follower.h"
 #include "engine/database.h"
 #include "engine/store_identity.h"
 #include "util/logging.h"
@@ -84,6 +85,22 @@ struct ServerConfig {
   // The active segment is sealed and shipped once its oldest record is this
   // old: the recovery point. Default 1 s.
   std::chrono::milliseconds archive_interval{1000};
+  // Warm standby (docs/backup.md "Warm standby"): follow archive_remote
+  // read-only until promoted (POST /v1/admin/promote). Default false.
+  bool standby = false;
+  // How often a standby lists the archive. Default 1 s.
+  std::chrono::milliseconds standby_poll_interval{1000};
+
+  // --- projects (docs/projects.md) -------------------------------------------
+  // Limits given to a project registered without its own (0 = unlimited);
+  // resolved into the project's record when it is registered.
+  uint64_t project_max_assertions = 0;
+  uint64_t project_max_bytes = 0;
+  // Refuse API keys for a project that is not registered (else registering
+  // it with the defaults above). Default false.
+  bool project_registry_strict = false;
+  // Time between retention sweeps (api/retention_sweeper.h); 0 = no sweeps.
+  std::chrono::milliseconds retention_interval{300000};
 
   // --- store identity overrides (engine/store_identity.h) -----------------
   // Each lets one start-up refusal pass; every use is logged and audited.
@@ -120,6 +137,10 @@ engine::DatabaseOptions DatabaseOptionsFrom(const ServerConfig& config);
 // The WAL archiver (only meaningful when archive_remote is set): remote,
 // interval, WAL dir, rclone with bounded retries.
 backup::WalArchiverOptions WalArchiverOptionsFrom(const ServerConfig& config);
+// A standby's follower (backup/wal_follower.h): the archive, the poll
+// interval, $DATA_DIR/standby-fetch for the segment being applied, rclone
+// as for the archiver.
+backup::WalFollowerOptions WalFollowerOptionsFrom(const ServerConfig& config);
 // Where the store lives, for engine::StoreIdentity (no restored snapshot).
 engine::StoreLayout StoreLayoutFrom(const ServerConfig& config);
 // STEMEDB_ACCEPT_*: the start-up refusals the operator lets pass.

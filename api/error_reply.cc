@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "engine/project_record.h"
 #include "util/json_string.h"
 
 namespace stemedb::api {
@@ -65,6 +66,7 @@ ApiError Unavailable(std::string_view message, unsigned retry_after_seconds) {
 ApiError InsufficientStorage(std::string_view message) {
   return Make(507, "insufficient_storage", message);
 }
+ApiError NotPrimary(std::string_view message) { return Make(503, "not_primary", message); }
 ApiError Internal(std::string_view message) { return Make(500, "internal", message); }
 
 ApiError FromStatus(const Status& status) {
@@ -93,6 +95,15 @@ ApiError FromStatus(const Status& status) {
     case Status::Code::kUnauthenticated:
       if (m.rfind("bad_signature", 0) == 0) return BadSignature(m);
       return Unauthorized(m);
+    case Status::Code::kQuotaExceeded: {
+      ApiError e = Make(403, "quota_exceeded", m);
+      if (auto q = engine::ParseQuotaRefusal(status)) {
+        e.quota_json = "\"quota\":\"" + q->quota + "\",\"limit\":" + std::to_string(q->limit) +
+                       ",\"current\":" + std::to_string(q->current) +
+                       ",\"adding\":" + std::to_string(q->adding);
+      }
+      return e;
+    }
     case Status::Code::kCorruption:
     case Status::Code::kIOError:
       return Internal(m);
@@ -127,6 +138,10 @@ std::string ErrorJson(const ApiError& error) {
   AppendJsonString(&out, error.code);
   out += R"(,"message":)";
   AppendJsonString(&out, ScrubSecrets(error.message));
+  if (!error.quota_json.empty()) {
+    out.push_back(',');
+    out += error.quota_json;
+  }
   if (!error.field.empty()) {
     out += R"(,"field":)";
     AppendJsonString(&out, ScrubSecrets(error.field));

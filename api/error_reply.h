@@ -37,6 +37,9 @@ struct ApiError {
   std::string field;      // invalid_field only: the offending field ("assertions[3].subject")
   unsigned retry_after_seconds = 0;  // > 0 adds Retry-After (429, 503)
   std::string allow;                 // 405 only: the path's methods, sent as Allow
+  // quota_exceeded only: the members "quota","limit","current","adding" (no braces),
+  // rendered after "message".
+  std::string quota_json;
 };
 
 // Value-or-ApiError, the return type of api/ validation and route helpers.
@@ -63,13 +66,18 @@ ApiError UnsupportedMediaType(std::string_view message);
 ApiError RateLimited(unsigned retry_after_seconds);
 ApiError Unavailable(std::string_view message, unsigned retry_after_seconds = 1);
 ApiError InsufficientStorage(std::string_view message);
+// 503 not_primary: this server does not take writes (a warm standby, or a
+// primary fenced off by a promotion: docs/backup.md "Warm standby"). No
+// Retry-After: retrying here does not help; the writer is elsewhere.
+ApiError NotPrimary(std::string_view message);
 ApiError Internal(std::string_view message);
 
 // Maps a Status from engine/, auth/ or backup/ to an ApiError:
 //   NotFound→404 not_found, InvalidArgument→400 invalid_field,
 //   Conflict→409 conflict, NoSpace→507 insufficient_storage,
 //   Unavailable/Busy/Failed→503 unavailable (+Retry-After),
-//   PermissionDenied→403 forbidden, Unauthenticated→401 unauthorized
+//   PermissionDenied→403 forbidden, QuotaExceeded→403 quota_exceeded (with
+//   the quota, its limit and the current figure), Unauthenticated→401 unauthorized
 //   (bad_signature if the message starts with "bad_signature"),
 //   Corruption/IOError→500 internal.
 ApiError FromStatus(const Status& status);

@@ -8,6 +8,7 @@
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -17,6 +18,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "engine/project_record.h"
 #include "util/logging.h"
 
 namespace stemedb::api {
@@ -127,6 +129,22 @@ class Metrics::Impl : public wal::WalProbe {
         archive_failures_(NewFamily<Counter>(registry_, "stemedb_wal_archive_failures_total",
                                              "Failed WAL archive uploads and listings")
                               .Add({})),
+        standby_(NewFamily<Gauge>(registry_, "stemedb_standby",
+                                  "1 while this server is a warm standby following the archive")
+                     .Add({})),
+        standby_lag_lsn_(NewFamily<Gauge>(registry_, "stemedb_standby_lag_lsn",
+                                          "Records in the archive the standby has not applied")
+                             .Add({})),
+        standby_lag_seconds_(
+            NewFamily<Gauge>(registry_, "stemedb_standby_lag_seconds",
+                             "Seconds since the standby last had everything the archive held")
+                .Add({})),
+        writer_epoch_(NewFamily<Gauge>(registry_, "stemedb_writer_epoch",
+                                       "The writer epoch this server archives as")
+                          .Add({})),
+        fenced_(NewFamily<Gauge>(registry_, "stemedb_fenced",
+                                 "1 once a higher writer epoch fenced this server off")
+                    .Add({})),
         wal_healthy_(NewFamily<Gauge>(registry_, "stemedb_wal_healthy",
                                       "1 while the WAL accepts writes, 0 after a fail-stop")
                          .Add({})),
@@ -289,6 +307,11 @@ class Metrics::Impl : public wal::WalProbe {
   Gauge& archive_lag_seconds_;
   Gauge& archive_lag_bytes_;
   Counter& archive_failures_;
+  Gauge& standby_;
+  Gauge& standby_lag_lsn_;
+  Gauge& standby_lag_seconds_;
+  Gauge& writer_epoch_;
+  Gauge& fenced_;
   Gauge& wal_healthy_;
   Gauge& ready_;
   Gauge& connections_;
@@ -297,6 +320,63 @@ class Metrics::Impl : public wal::WalProbe {
   Gauge& open_fds_;
   Counter& cpu_seconds_;
   Gauge& start_time_;
+
+  // Per-project figures and limits (engine/project_usage.h), refreshed from
+  // the database at each scrape; a project that is gone loses its series.
+  Family<Gauge>& project_bytes_ = NewFamily<Gauge>(registry_, "stemedb_project_stored_bytes",
+                                                   "Bytes a project stores (docs/projects.md)");
+  Family<Gauge>& project_assertions_ = NewFamily<Gauge>(registry_, "stemedb_project_assertions",
+                                                        "Assertion records a project stores");
+  Family<Gauge>& project_max_bytes_ = NewFamily<Gauge>(
+      registry_, "stemedb_project_max_bytes", "A project's stored-bytes quota; 0 = unlimited");
+  Family<Gauge>& project_max_assertions_ = NewFamily<Gauge>(
+      registry_, "stemedb_project_max_assertions", "A project's assertion quota; 0 = unlimited");
+  std::mutex project_mu_;
+  std::map<std::string, std::array<Gauge*, 4>> project_series_;  // under project_mu_
+
+  void UpdateProjects(engine::Database& db) {
+    std::map<std::string, std::array<double, 4>> now;
+    for (const auto& [project, f] : db.AllProjectFigures()) {
+      now[project] = {static_cast<double>(f.stored_bytes), static_cast<double>(f.assertions), 0, 0};
+    }
+    db.ScanSystem(engine::SystemTable::kProjects, "",
+                  [&](std::string_view project, std::string_view value) {
+                    auto r = engine::DecodeProjectRecord(value);
+                    if (!r) return true;
+                    auto& v = now[std::string(project)];
+                    v[2] = static_cast<double>(r->max_bytes);
+                    v[3] = static_cast<double>(r->max_assertions);
+                    return true;
+                  })
+        .IgnoreError("a scrape shows what it could read");
+    std::lock_guard<std::mutex> lock(project_mu_);
+    for (auto it = project_series_.begin(); it != project_series_.end();) {
+      if (now.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      project_bytes_.Remove(it->second[0]);
+      project_assertions_.Remove(it->second[1]);
+      project_max_bytes_.Remove(it->second[2]);
+      project_max_assertions_.Remove(it->second[3]);
+      it = project_series_.erase(it);
+    }
+    for (const auto& [project, v] : now) {
+      auto it = project_series_.find(project);
+      if (it == project_series_.end()) {
+        // Bounded cardinality: projects past the cap (in name order) get no series.
+        if (project_series_.size() >= kMaxProjectLabels) continue;
+        const std::map<std::string, std::string> labels{{"project", project}};
+        it = project_series_
+                 .emplace(project, std::array<Gauge*, 4>{&project_bytes_.Add(labels),
+                                                         &project_assertions_.Add(labels),
+                                                         &project_max_bytes_.Add(labels),
+                                                         &project_max_assertions_.Add(labels)})
+                 .first;
+      }
+      for (size_t i = 0; i < 4; ++i) it->second[i]->Set(v[i]);
+    }
+  }
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -371,6 +451,7 @@ void Metrics::UpdateFromDatabase(engine::Database& db) {
   impl_->live_sst_.Set(static_cast<double>(s.live_sst_bytes));
   impl_->memtable_.Set(static_cast<double>(s.memtable_bytes));
   impl_->wal_healthy_.Set(db.writable() ? 1 : 0);
+  impl_->UpdateProjects(db);
   if (s.replay_seconds > 0) impl_->replay_seconds_.Set(s.replay_seconds);
   // The probe counts bytes per group; if the WAL's own total is ahead (a
   // probe that reports payload bytes only), catch the counter up so it
@@ -389,6 +470,17 @@ void Metrics::SetWalArchive(uint64_t archived_lsn, double lag_seconds, uint64_t 
   if (static_cast<double>(failures_total) > seen) {
     impl_->archive_failures_.Increment(static_cast<double>(failures_total) - seen);
   }
+}
+
+void Metrics::SetStandby(bool standby, uint64_t lag_lsn, double lag_seconds) {
+  impl_->standby_.Set(standby ? 1 : 0);
+  impl_->standby_lag_lsn_.Set(static_cast<double>(lag_lsn));
+  impl_->standby_lag_seconds_.Set(lag_seconds);
+}
+
+void Metrics::SetWriterEpoch(uint64_t epoch, bool fenced) {
+  impl_->writer_epoch_.Set(static_cast<double>(epoch));
+  impl_->fenced_.Set(fenced ? 1 : 0);
 }
 
 std::string Metrics::Render() {

@@ -36,6 +36,12 @@ class Metrics {
   // running count (the counter follows it).
   void SetWalArchive(uint64_t archived_lsn, double lag_seconds, uint64_t lag_bytes,
                      uint64_t failures_total);
+  // Warm standby (backup/wal_follower.h), set once a second: 1 while this
+  // server follows the archive, and how far behind it is (0 otherwise).
+  void SetStandby(bool standby, uint64_t lag_lsn, double lag_seconds);
+  // The writer epoch this server archives as, and 1 once it was fenced off
+  // (backup/wal_archiver.h FENCING).
+  void SetWriterEpoch(uint64_t epoch, bool fenced);
   // Pulls applied LSN, WAL bytes, RocksDB stats from the database.
   void UpdateFromDatabase(engine::Database& db);
   // Prometheus text exposition format of everything (refreshes the process

@@ -22,6 +22,7 @@
 #include "api/json_validation.h"
 #include "api/router.h"
 #include "auth/project_name.h"
+#include "engine/project_record.h"
 
 namespace stemedb::api {
 namespace {
@@ -131,9 +132,12 @@ std::vector<ApiError> ErrorKinds() {
           UnsupportedMediaType("Content-Type must be application/json"),
           RateLimited(1),
           Unavailable("server is not ready (starting, replaying or draining)"),
+          NotPrimary("this server is a warm standby following offsite:stemedb-backups: writes go "
+                     "to the primary (promote it with `stemectl promote` if the primary is gone)"),
           InsufficientStorage("free disk space is below STEMEDB_MIN_FREE_BYTES; writes are "
                               "refused, reads go on"),
-          Internal("storage error")};
+          Internal("storage error"),
+          FromStatus(engine::QuotaExceededStatus({"default", "max_assertions", 100000, 99998, 5}))};
 }
 
 // components/responses: one per error status, named for generators.
@@ -145,14 +149,18 @@ struct ErrorReplyDoc {
 constexpr ErrorReplyDoc kErrorResponses[] = {
     {400, "BadRequest", "invalid_json or invalid_field (`field` names the culprit)"},
     {401, "Unauthorized", "unauthorized (no, unknown, revoked or expired key) or bad_signature"},
-    {403, "Forbidden", "forbidden: the key's role may not call this, or another project"},
+    {403, "Forbidden",
+     "forbidden: the key's role may not call this, or another project; quota_exceeded: the "
+     "write would take the project past a limit (docs/projects.md)"},
     {404, "NotFound", "not_found (another project's id answers the same)"},
     {409, "Conflict", "conflict"},
     {413, "TooLarge", "too_large: body over STEMEDB_MAX_BODY_BYTES"},
     {415, "UnsupportedMediaType", "unsupported_media_type: a body that is not application/json"},
     {429, "RateLimited", "rate_limited: the key's token bucket is empty"},
     {500, "Internal", "internal: an unexpected storage error"},
-    {503, "Unavailable", "unavailable: starting, replaying, draining, WAL failed or too busy"},
+    {503, "Unavailable",
+     "unavailable: starting, replaying, draining, WAL failed or too busy; not_primary: a warm "
+     "standby or a fenced-off primary refuses every route but GET (docs/backup.md)"},
     {507, "InsufficientStorage", "insufficient_storage: free disk below STEMEDB_MIN_FREE_BYTES"},
 };
 
@@ -172,7 +180,11 @@ json::object ErrorSchema() {
   json::object field = Str("invalid_field only: the offending field or query parameter");
   return Obj({{"error", Obj({{"code", std::move(code)},
                              {"message", Str("for humans; may change; never contains a key")},
-                             {"field", std::move(field)}},
+                             {"field", std::move(field)},
+                             {"quota", Str("quota_exceeded only: max_assertions or max_bytes")},
+                             {"limit", Int("quota_exceeded only: the project's limit")},
+                             {"current", Int("quota_exceeded only: the project's figure")},
+                             {"adding", Int("quota_exceeded only: what the write would add")}},
                             {"code", "message"})}},
              {"error"}, ErrorJson(ErrorKinds().front()));
 }
@@ -244,23 +256,34 @@ json::object Schemas() {
   s["Error"] = ErrorSchema();
   json::object volume =
       Obj({{"name", Str()}, {"free_bytes", Int()}, {"low", Bool()}}, {"name", "free_bytes", "low"});
-  s["Health"] =
-      Obj({{"status", Enum({"ok", "degraded", "failed", "shutting_down", "replaying"})},
-           {"version", Str()},
-           {"store_id", Id("the store's identity (engine/FORMAT.md)")},
-           {"applied_lsn", Lsn()},
-           {"wal", Obj({{"healthy", Bool()}, {"error", Str("why it fail-stopped")}}, {"healthy"})},
-           {"disk", Obj({{"writes_allowed", Bool()},
-                         {"min_free_bytes", Int()},
-                         {"volumes", ArrayOf(std::move(volume))}},
-                        {"writes_allowed", "min_free_bytes", "volumes"})},
-           {"progress", Obj({{"records_replayed", Int()}, {"start_lsn", Lsn()}, {"end_lsn", Lsn()}},
-                            {"records_replayed", "start_lsn", "end_lsn"})}},
-          {"status", "store_id"},
-          R"({"status":"ok","version":"0.1.0","store_id":"9c1f0e2d3b4a59687766554433221100",)"
-          R"("applied_lsn":42,"wal":{"healthy":true},"disk":{"writes_allowed":true,)"
-          R"("min_free_bytes":268435456,"volumes":[{"name":"wal","free_bytes":53687091200,)"
-          R"("low":false}]}})");
+  s["Health"] = Obj(
+      {{"status", Enum({"ok", "degraded", "failed", "fenced", "shutting_down", "replaying"})},
+       {"version", Str()},
+       {"store_id", Id("the store's identity (engine/FORMAT.md)")},
+       {"applied_lsn", Lsn()},
+       {"role", Enum({"primary", "standby", "fenced"})},
+       {"writer_epoch", Int("the archive's writer epoch this server writes as (docs/backup.md)")},
+       {"writes_refused", Str("why writes are refused (a standby, a fenced-off primary)")},
+       {"standby", Obj({{"applied_lsn", Lsn()},
+                        {"archive_lsn", Lsn()},
+                        {"lag_lsn", Int()},
+                        {"lag_seconds", Typed("number", "")},
+                        {"segments", Int()},
+                        {"failures", Int()},
+                        {"error", Str()}},
+                       {"applied_lsn", "archive_lsn", "lag_lsn", "lag_seconds"})},
+       {"wal", Obj({{"healthy", Bool()}, {"error", Str("why it fail-stopped")}}, {"healthy"})},
+       {"disk", Obj({{"writes_allowed", Bool()},
+                     {"min_free_bytes", Int()},
+                     {"volumes", ArrayOf(std::move(volume))}},
+                    {"writes_allowed", "min_free_bytes", "volumes"})},
+       {"progress", Obj({{"records_replayed", Int()}, {"start_lsn", Lsn()}, {"end_lsn", Lsn()}},
+                        {"records_replayed", "start_lsn", "end_lsn"})}},
+      {"status", "store_id"},
+      R"({"status":"ok","version":"0.1.0","store_id":"9c1f0e2d3b4a59687766554433221100",)"
+      R"("applied_lsn":42,"wal":{"healthy":true},"disk":{"writes_allowed":true,)"
+      R"("min_free_bytes":268435456,"volumes":[{"name":"wal","free_bytes":53687091200,)"
+      R"("low":false}]}})");
   s["OpenApiDocument"] =
       Obj({{"openapi", Str()},
            {"info", Typed("object", "")},
@@ -396,6 +419,14 @@ json::object Schemas() {
                    R"({"key_id":"3f9a1c2b4d5e6f70","project":"default","requests":12,)"
                    R"("assertions_written":10,"bytes_in":1480,"bytes_out":2210,)"
                    R"("rate_limited":0,"last_used_at":"2026-11-22T15:38:22.123456Z"})");
+  s["Promotion"] =
+      Obj({{"role", Str("primary")},
+           {"writer_epoch", Int("the archive's writer epoch this server now owns")},
+           {"first_lsn", Int("the epoch's first LSN (the promotion's record)")},
+           {"applied_lsn", Int("the last record applied from the archive")},
+           {"already_promoted", Typed("boolean", "a repeated call")}},
+          {"role", "writer_epoch"},
+          R"({"role":"primary","writer_epoch":2,"first_lsn":1235,"applied_lsn":1234})");
   s["AdminUsage"] =
       Obj({{"keys", ArrayOf(Schema("Usage"))}, {"projects", ArrayOf(Schema("Usage"))}},
           {"keys", "projects"},
@@ -430,6 +461,61 @@ json::object Schemas() {
                   std::string(kKeyRecordFields));
   s["KeyList"] = Obj({{"keys", ArrayOf(Schema("KeyRecord"))}}, {"keys"},
                      R"({"keys":[{)" + std::string(kKeyRecordFields) + "]}");
+  s["ImportBody"] = Str("the export's header line, then record lines (docs/projects.md)");
+  s["ImportBody"].as_object()["example"] =
+      "{\"stemedb_export\":1,\"project\":\"default\",\"as_of_lsn\":42}\n";
+  s["ImportReply"] = Obj({{"records", Int("record lines read")},
+                          {"imported", Int("records written")},
+                          {"skipped", Int("records whose id the project already held")},
+                          {"lsn", Lsn()}},
+                         {"records", "imported", "skipped", "lsn"},
+                         R"({"records":3,"imported":2,"skipped":1,"lsn":57})");
+  json::object count = Int("0 = unlimited");
+  count["minimum"] = 0;
+  json::object days = Int("retention in days; 0 = keep forever");
+  days["minimum"] = 0;
+  days["maximum"] = 36500;
+  s["ProjectLimits"] = Closed(Obj({{"max_assertions", Nullable(count)},
+                                   {"max_bytes", Nullable(count)},
+                                   {"retain_days", Nullable(days)}},
+                                  {}, R"({"max_assertions":1000000,"max_bytes":1073741824})"));
+  json::object project_name = Str("a project name " + std::string(auth::kProjectNameRule));
+  project_name["maxLength"] = auth::kMaxProjectNameBytes;
+  s["CreateProject"] =
+      Closed(Obj({{"project", std::move(project_name)},
+                  {"max_assertions", Nullable(count)},
+                  {"max_bytes", Nullable(count)},
+                  {"retain_days", Nullable(days)}},
+                 {"project"}, R"({"project":"default","max_assertions":1000000})"));
+  constexpr const char* kProjectExample =
+      R"({"project":"default","max_assertions":1000000,"max_bytes":0,"retain_days":0,)"
+      R"("created_at":"2026-11-22T15:38:22.123456Z","assertions":12,"stored_bytes":5210,)"
+      R"("keys":2,"last_write_at":"2026-11-22T15:40:01.000001Z"})";
+  s["Project"] = Obj({{"project", Str()},
+                      {"max_assertions", Int("0 = unlimited")},
+                      {"max_bytes", Int("0 = unlimited")},
+                      {"retain_days", Int("0 = keep forever")},
+                      {"created_at", Time()},
+                      {"assertions", Int("assertion records stored, retracted ones included")},
+                      {"stored_bytes", Int("docs/projects.md \"Stored bytes\"")},
+                      {"keys", Int("active API keys")},
+                      {"last_write_at", Nullable(Time())}},
+                     {"project", "max_assertions", "max_bytes", "retain_days", "created_at",
+                      "assertions", "stored_bytes", "keys", "last_write_at"},
+                     kProjectExample);
+  s["ProjectList"] = Obj({{"projects", ArrayOf(Schema("Project"))}}, {"projects"},
+                         std::string(R"({"projects":[)") + kProjectExample + "]}");
+  json::object figures =
+      Obj({{"assertions", Int()}, {"stored_bytes", Int()}}, {"assertions", "stored_bytes"});
+  s["ProjectRecount"] =
+      Obj({{"project", Str()},
+           {"as_of_lsn", Lsn("the snapshot both figures were read from")},
+           {"counted", figures},
+           {"recorded", figures},
+           {"consistent", Bool("counted equals recorded")}},
+          {"project", "as_of_lsn", "counted", "recorded", "consistent"},
+          R"({"project":"default","as_of_lsn":42,"counted":{"assertions":12,"stored_bytes":5210},)"
+          R"("recorded":{"assertions":12,"stored_bytes":5210},"consistent":true})");
   s["AuditPage"] =
       Obj({{"records", ArrayOf(Obj({{"seq", Int()},
                                     {"time", Time()},
@@ -443,6 +529,43 @@ json::object Schemas() {
           R"({"records":[{"seq":7,"time":"2026-11-22T15:38:22.123456Z",)"
           R"("actor_key_id":"0a1b2c3d4e5f6071","action":"key.create","target":"3f9a1c2b4d5e6f70",)"
           R"("detail":"role=write_agent project=default"}],"next_before":null})");
+  s["ProjectDeletion"] = Obj({{"project", Str()},
+                              {"status", Enum({"deleting"})},
+                              {"keys_revoked", Int("the project's API keys revoked by this call")}},
+                             {"project", "status", "keys_revoked"},
+                             R"({"project":"default","status":"deleting","keys_revoked":2})");
+  s["EraseRequest"] =
+      Closed(Obj({{"subject", Bytes(kMaxSubjectBytes)}, {"agent_id", Bytes(kMaxAgentIdBytes)}}, {},
+                 R"({"subject":"user-4711"})"));
+  s["EraseReply"] =
+      Obj({{"project", Str()},
+           {"selector", Enum({"subject", "agent_id"})},
+           {"selector_hash", Str("BLAKE2b-256 of project, selector kind and value (the audit "
+                                 "record holds this, never the value)")},
+           {"removed", Int("records removed: assertions (every version) and their retractions")},
+           {"kept_under_hold", Int("assertions kept because a legal hold covers their subject")},
+           {"complete", Bool("false: writes for the selector kept arriving; repeat the call")}},
+          {"project", "selector", "selector_hash", "removed", "kept_under_hold", "complete"},
+          R"({"project":"default","selector":"subject","selector_hash":"5d41402abc4b2a76b9719d911)"
+          R"(017c592ae2b0f1c4e2b3a9d8f7e6c5b4a39281706","removed":3,"kept_under_hold":0,)"
+          R"("complete":true})");
+  s["HoldRequest"] =
+      Closed(Obj({{"subject", Bytes(kMaxSubjectBytes)}, {"reason", Str("free text, audited")}}, {},
+                 R"({"subject":"user-4711","reason":"case 2026-17"})"));
+  constexpr const char* kHoldExample =
+      R"({"project":"default","subject":"user-4711","placed_at":"2026-11-22T15:38:22.123456Z",)"
+      R"("placed_by":"0a1b2c3d4e5f6071","reason":"case 2026-17"})";
+  s["LegalHold"] = Obj({{"project", Str()},
+                        {"subject", Nullable(Str("null: the whole project"))},
+                        {"placed_at", Time()},
+                        {"placed_by", Str("key_id")},
+                        {"reason", Str()}},
+                       {"project", "subject", "placed_at", "placed_by", "reason"}, kHoldExample);
+  s["HoldList"] = Obj({{"holds", ArrayOf(Schema("LegalHold"))}}, {"holds"},
+                      std::string(R"({"holds":[)") + kHoldExample + "]}");
+  s["HoldRelease"] = Obj({{"project", Str()}, {"subject", Nullable(Str())}, {"released", Bool()}},
+                         {"project", "subject", "released"},
+                         R"({"project":"default","subject":null,"released":true})");
   return s;
 }
 
@@ -469,6 +592,12 @@ json::object ParamSchema(std::string_view name) {
     o["minimum"] = 1;
     o["maximum"] = kMaxQueryLimit;
     o["default"] = kDefaultQueryLimit;
+    return o;
+  }
+  if (name == "after") return Id("resume after the line with this id (needs as_of=lsn:N)");
+  if (name == "line_offset") {
+    json::object o = Int("added to the line numbers errors name (stemectl: its file's)");
+    o["minimum"] = 0;
     return o;
   }
   if (name == "before") {
@@ -502,6 +631,7 @@ struct OperationDoc {
   const char* summary = nullptr;
   std::vector<ParamNote> notes;     // overrides for parameters of the route
   const char* request_schema = "";  // components/schemas name; "" = no body
+  const char* request_content_type = "application/json";
   bool body_required = true;
   bool idempotent = false;  // honours Idempotency-Key (docs/api.md)
   std::vector<Reply> replies;
@@ -569,8 +699,8 @@ json::object Operation(const Router::Route& r, const OperationDoc& d) {
   if (*d.request_schema) {
     op["requestBody"] = json::object{
         {"required", d.body_required},
-        {"content",
-         json::object{{"application/json", json::object{{"schema", Schema(d.request_schema)}}}}}};
+        {"content", json::object{{d.request_content_type,
+                                  json::object{{"schema", Schema(d.request_schema)}}}}}};
   }
   if (d.idempotent) {
     json::object key =
@@ -760,12 +890,103 @@ const std::string& Router::OpenApiJson() {
        .summary = "Metering per key and per project",
        .notes = {{"project", false, "only this project"}},
        .replies = {{200, "AdminUsage"}}},
+      {.fn = &Router::Promote,
+       .operation_id = "promoteStandby",
+       .tag = "admin",
+       .summary = "Promote this warm standby to primary (safe to repeat; docs/backup.md)",
+       .request_schema = "",
+       .replies = {{200, "Promotion", "application/json", "The primary now, and its epoch"}},
+       .errors = {409, 503}},
       {.fn = &Router::Backup,
        .operation_id = "streamBackup",
        .tag = "admin",
        .summary = "Stream a consistent snapshot archive (tar with MANIFEST.json, docs/backup.md)",
        .replies = {{200, "", "application/x-tar", "The archive, streamed"}},
        .errors = {409}},
+      {.fn = &Router::CreateProject,
+       .operation_id = "createProject",
+       .tag = "admin",
+       .summary = "Register a project with its limits (safe to repeat; docs/projects.md)",
+       .request_schema = "CreateProject",
+       .replies = {{201, "Project", "application/json", "Created"},
+                   {200, "Project", "application/json", "Already registered with these limits"}},
+       .errors = {409}},
+      {.fn = &Router::ListProjects,
+       .operation_id = "listProjects",
+       .tag = "admin",
+       .summary = "Every project with its limits and live figures",
+       .replies = {{200, "ProjectList"}}},
+      {.fn = &Router::DescribeProject,
+       .operation_id = "getProject",
+       .tag = "admin",
+       .summary = "One project with its limits and live figures",
+       .replies = {{200, "Project"}},
+       .errors = {404}},
+      {.fn = &Router::UpdateProject,
+       .operation_id = "updateProject",
+       .tag = "admin",
+       .summary = "Change a project's limits (fields left out are kept)",
+       .request_schema = "ProjectLimits",
+       .replies = {{200, "Project"}},
+       .errors = {404}},
+      {.fn = &Router::RecountProject,
+       .operation_id = "recountProject",
+       .tag = "admin",
+       .summary = "Count a project's records and compare with its maintained figures",
+       .replies = {{200, "ProjectRecount"}},
+       .errors = {404}},
+      {.fn = &Router::ExportProject,
+       .operation_id = "exportProject",
+       .tag = "admin",
+       .summary = "Stream a project's assertions and retractions, with history, as NDJSON at "
+                  "one LSN (docs/projects.md)",
+       .replies = {{200, "", "application/x-ndjson", "The export, streamed",
+                    "{\"stemedb_export\":1,\"project\":\"default\",\"as_of_lsn\":42}\n"}}},
+      {.fn = &Router::ImportProject,
+       .operation_id = "importProject",
+       .tag = "admin",
+       .summary = "Import export lines into a project: ids, recorded_at and signatures kept, "
+                  "ids already there skipped; one request is atomic",
+       .request_schema = "ImportBody",
+       .request_content_type = "application/x-ndjson",
+       .replies = {{200, "ImportReply"}},
+       .errors = {409}},
+      {.fn = &Router::DeleteProject,
+       .operation_id = "deleteProject",
+       .tag = "admin",
+       .summary = "Delete every record, index entry, idempotency record and key of a project "
+                  "(202: in progress, repeat to follow; 404 once gone; docs/projects.md)",
+       .replies = {{202, "ProjectDeletion", "application/json", "Marked deleted; removal runs"}},
+       .errors = {404, 409}},
+      {.fn = &Router::EraseProjectData,
+       .operation_id = "eraseProjectData",
+       .tag = "admin",
+       .summary = "Erase every version of a subject's or an agent's assertions (right to be "
+                  "forgotten; 409 under a legal hold)",
+       .request_schema = "EraseRequest",
+       .replies = {{200, "EraseReply"}},
+       .errors = {409}},
+      {.fn = &Router::ListHolds,
+       .operation_id = "listLegalHolds",
+       .tag = "admin",
+       .summary = "The legal holds of a project",
+       .replies = {{200, "HoldList"}}},
+      {.fn = &Router::PlaceHold,
+       .operation_id = "placeLegalHold",
+       .tag = "admin",
+       .summary = "Hold a project (no body) or one subject: suspends erasure, expiry and "
+                  "deletion (safe to repeat)",
+       .request_schema = "HoldRequest",
+       .body_required = false,
+       .replies = {{201, "LegalHold", "application/json", "Placed"},
+                   {200, "LegalHold", "application/json", "Already held"}}},
+      {.fn = &Router::ReleaseHold,
+       .operation_id = "releaseLegalHold",
+       .tag = "admin",
+       .summary = "Release the project hold, or with ?subject= a subject's",
+       .notes = {{"subject", false, "release this subject's hold (absent: the project's)"}},
+       .replies = {{200, "HoldRelease"}},
+       .errors = {404}},
   });
   return kDoc;
 }

@@ -58,18 +58,18 @@ bool MatchPath(std::string_view tmpl, std::string_view path, std::string_view* p
   return true;
 }
 
-bool IsJsonContentType(std::string_view ct) {
-  // "application/json" optionally followed by parameters ("; charset=utf-8").
+// True if the media type of `ct` is `type` (ASCII case-insensitive),
+// optionally followed by parameters ("; charset=utf-8").
+bool IsContentType(std::string_view ct, std::string_view type) {
   size_t semi = ct.find(';');
   std::string_view media = ct.substr(0, semi);
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
   while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
-  static constexpr std::string_view kJson = "application/json";
-  if (media.size() != kJson.size()) return false;
+  if (media.size() != type.size()) return false;
   for (size_t i = 0; i < media.size(); ++i) {
     char c = media[i];
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kJson[i]) return false;
+    if (c != type[i]) return false;
   }
   return true;
 }
@@ -130,6 +130,14 @@ std::string NewId() {
     id[2 * i + 1] = kHex[bytes[i] & 15];
   }
   return id;
+}
+
+std::string NewIdTimeBound(int64_t micros) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const uint64_t v = static_cast<uint64_t>(std::max<int64_t>(0, micros));
+  std::string out(16, '0');
+  for (int i = 0; i < 16; ++i) out[i] = kHex[(v >> (60 - 4 * i)) & 15];
+  return out;
 }
 
 std::string RequestHash(std::string_view method, std::string_view route, std::string_view body) {
@@ -267,6 +275,7 @@ void Router::Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn 
   if (call->route->disk_floor) {
     if (auto r = CheckDiskFloor(); !r) return SendError(call, r.error());
   }
+  if (auto r = CheckWritable(*call); !r) return SendError(call, r.error());
   if (auto r = CheckContentType(*call); !r) return SendError(call, r.error());
   Dispatch(call);
 }
@@ -411,12 +420,25 @@ ApiResult<void> Router::CheckDiskFloor() const {
       "free disk space is below STEMEDB_MIN_FREE_BYTES; writes are refused, reads go on");
 }
 
+ApiResult<void> Router::CheckWritable(const Call& call) const {
+  if (call.req.method() == http::verb::get || call.route->fn == &Router::Promote) return {};
+  const Status refusal = s_.db->write_refusal();
+  if (refusal.ok()) return {};
+  return NotPrimary(refusal.message());
+}
+
 ApiResult<void> Router::CheckContentType(const Call& call) const {
   if (call.req.method() != http::verb::post) return {};
   auto ct = call.req.find(http::field::content_type);
   const bool has_ct = ct != call.req.end();
+  if (call.route->ndjson_body) {
+    if (!has_ct || !IsContentType(ct->value(), "application/x-ndjson")) {
+      return UnsupportedMediaType("Content-Type must be application/x-ndjson");
+    }
+    return {};
+  }
   const bool needs_json = call.route->json_body || !call.req.body().empty() || has_ct;
-  if (needs_json && (!has_ct || !IsJsonContentType(ct->value()))) {
+  if (needs_json && (!has_ct || !IsContentType(ct->value(), "application/json"))) {
     return UnsupportedMediaType("Content-Type must be application/json");
   }
   return {};
@@ -558,6 +580,40 @@ const std::vector<Router::Route>& Router::Routes() {
        .fn = &Router::AdminUsage},
       {.method = V::get, .path = "/v1/admin/backup", .access = Access::kBackup,
        .fn = &Router::Backup},
+      {.method = V::post, .path = "/v1/admin/promote", .access = Access::kAdmin,
+       .fn = &Router::Promote},
+      {.method = V::post, .path = "/v1/admin/projects", .access = Access::kAdmin,
+       .disk_floor = true, .json_body = true,
+       .fn = &Router::CreateProject},
+      {.method = V::get, .path = "/v1/admin/projects", .access = Access::kAdmin,
+       .fn = &Router::ListProjects},
+      {.method = V::get, .path = "/v1/admin/projects/{project}", .access = Access::kAdmin,
+       .fn = &Router::DescribeProject},
+      {.method = V::patch, .path = "/v1/admin/projects/{project}", .access = Access::kAdmin,
+       .disk_floor = true, .json_body = true,
+       .fn = &Router::UpdateProject},
+      {.method = V::delete_, .path = "/v1/admin/projects/{project}", .access = Access::kAdmin,
+       .fn = &Router::DeleteProject},
+      {.method = V::post, .path = "/v1/admin/projects/{project}/erase", .access = Access::kAdmin,
+       .json_body = true,
+       .fn = &Router::EraseProjectData},
+      {.method = V::get, .path = "/v1/admin/projects/{project}/holds", .access = Access::kAdmin,
+       .fn = &Router::ListHolds},
+      {.method = V::post, .path = "/v1/admin/projects/{project}/holds", .access = Access::kAdmin,
+       .disk_floor = true,
+       .fn = &Router::PlaceHold},
+      {.method = V::delete_, .path = "/v1/admin/projects/{project}/holds", .access = Access::kAdmin,
+       .params = {"subject"},
+       .fn = &Router::ReleaseHold},
+      {.method = V::post, .path = "/v1/admin/projects/{project}/recount", .access = Access::kAdmin,
+       .fn = &Router::RecountProject},
+      {.method = V::get, .path = "/v1/admin/projects/{project}/export", .access = Access::kAdmin,
+       .params = {"as_of", "after"},
+       .fn = &Router::ExportProject},
+      {.method = V::post, .path = "/v1/admin/projects/{project}/import", .access = Access::kAdmin,
+       .disk_floor = true, .ndjson_body = true,
+       .params = {"line_offset"},
+       .fn = &Router::ImportProject},
   };
   // clang-format on
   return kRoutes;

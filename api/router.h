@@ -30,6 +30,9 @@
 //   CheckBodySize     413 too_large over STEMEDB_MAX_BODY_BYTES.
 //   CheckDiskFloor    507 insufficient_storage below STEMEDB_MIN_FREE_BYTES,
 //                     for routes with Route::disk_floor.
+//   CheckWritable     503 not_primary for any route but GET (and the
+//                     promotion) while the store refuses writes (a warm
+//                     standby, a fenced-off primary).
 //   CheckContentType  415 for a POST body that is not application/json.
 //   Dispatch          the route (routes_data.cc, routes_admin.cc): validates
 //                     (400); a write answers an idempotent retry from its
@@ -103,7 +106,8 @@ class Router : public Handler {
     // after answering idempotent retries, so a retry of a write that already
     // committed still gets its 201 while the disk is full.
     bool disk_floor = false;
-    bool json_body = false;                     // POST body must be application/json
+    bool json_body = false;    // POST body must be application/json
+    bool ndjson_body = false;  // POST body must be application/x-ndjson (instead of JSON)
     std::vector<std::string_view> params = {};  // allowed query parameters
     RouteFn fn = nullptr;
   };
@@ -143,6 +147,10 @@ class Router : public Handler {
   ApiResult<void> ResolveProject(Call& call) const;  // part of Authorize
   ApiResult<void> CheckBodySize(const Call& call) const;
   ApiResult<void> CheckDiskFloor() const;
+  // 503 not_primary for every route but GET and the promotion while the store
+  // refuses writes (engine::Database::write_refusal: a standby, a fenced-off
+  // primary).
+  ApiResult<void> CheckWritable(const Call& call) const;
   ApiResult<void> CheckContentType(const Call& call) const;
   void Dispatch(const std::shared_ptr<Call>& call);
   // Counts a reply of `bytes_out` body bytes in the caller's usage (no-op
@@ -190,6 +198,30 @@ class Router : public Handler {
   void Audit(const std::shared_ptr<Call>& call);
   void AdminUsage(const std::shared_ptr<Call>& call);
   void Backup(const std::shared_ptr<Call>& call);
+  void Promote(const std::shared_ptr<Call>& call);
+
+  // --- project registry (routes_projects.cc) ---
+  void CreateProject(const std::shared_ptr<Call>& call);
+  void ListProjects(const std::shared_ptr<Call>& call);
+  void DescribeProject(const std::shared_ptr<Call>& call);
+  void UpdateProject(const std::shared_ptr<Call>& call);
+  void RecountProject(const std::shared_ptr<Call>& call);
+  // Before a write into call.project by an admin key (which may name any
+  // project): registers the project with the defaults, or, under a strict
+  // registry, refuses (404) if it is not registered. Other keys' projects
+  // were registered with the key.
+  ApiResult<void> CheckProjectRegistered(const Call& call);
+
+  // --- project deletion, erasure, legal holds (routes_erasure.cc) ---
+  void DeleteProject(const std::shared_ptr<Call>& call);
+  void EraseProjectData(const std::shared_ptr<Call>& call);
+  void PlaceHold(const std::shared_ptr<Call>& call);
+  void ReleaseHold(const std::shared_ptr<Call>& call);
+  void ListHolds(const std::shared_ptr<Call>& call);
+
+  // --- project export and import (routes_export.cc) ---
+  void ExportProject(const std::shared_ptr<Call>& call);
+  void ImportProject(const std::shared_ptr<Call>& call);
 
   const Services s_;
   std::atomic<size_t> inflight_writes_{0};
@@ -201,8 +233,16 @@ class Router : public Handler {
 // verbatim (plus "retracted" fields for retracted versions in history mode).
 std::string EncodeQueryPage(const engine::QueryPage& page);
 
+// The as_of query parameter of docs/api.md: "lsn:N" (at most the applied
+// LSN) or an RFC 3339 time (the last LSN recorded at or before it); nullopt
+// when absent (`text` null) = the current state.
+ApiResult<std::optional<Lsn>> ParseAsOf(engine::Database& db, const std::string* text);
+
 // A fresh server-assigned id: 32 lowercase hex of 16 random bytes (libsodium).
 std::string NewId();
+// The first 16 hex digits (the creation time) an id made at `micros` has:
+// every id made before `micros` sorts below it.
+std::string NewIdTimeBound(int64_t micros);
 
 // Lowercase hex BLAKE2b-256 of method, route template and body: the request
 // hash stored with an Idempotency-Key.

@@ -116,6 +116,22 @@ void Router::CreateKey(const std::shared_ptr<Call>& call) {
   if (!obj) return SendError(call, obj.error());
   auto req = ParseCreateKey(*obj, call->now_us);
   if (!req) return SendError(call, req.error());
+  if (!req->project.empty()) {
+    // Keys belong to registered projects (docs/projects.md).
+    if (s_.config->project_registry_strict) {
+      auto record = s_.projects->Get(req->project);
+      if (!record) return SendError(call, FromStatus(record.error()));
+      if (!*record) {
+        return SendError(call, NotFoundError("project " + req->project +
+                                             " is not registered; create it first (POST "
+                                             "/v1/admin/projects, stemectl projects create)"));
+      }
+    } else {
+      auto registered = s_.projects->Ensure(req->project, call->principal->key_id,
+                                            "registered by an API key", call->now_us);
+      if (!registered) return SendError(call, FromStatus(registered.error()));
+    }
+  }
   auto issued = s_.keys->Create(*req, call->principal->key_id, call->now_us);
   if (!issued) return SendError(call, FromStatus(issued.error()));
   SendJson(call, 201, IssuedKeyJson(*issued, call->now_us));
@@ -255,6 +271,18 @@ decltype(StreamingReply::produce) BackupProducer(engine::Database* db, std::stri
 }
 
 }  // namespace
+
+// Promotion of a warm standby (docs/backup.md "Warm standby"): the App
+// does the work on its own thread; the reply is sent from there.
+void Router::Promote(const std::shared_ptr<Call>& call) {
+  if (!s_.promote) {
+    return SendError(call, ConflictError("this server is not a standby: nothing to promote"));
+  }
+  s_.promote([this, call](Result<std::string> body) {
+    if (!body) return SendError(call, FromStatus(body.error()));
+    SendJson(call, 200, std::move(*body));
+  });
+}
 
 void Router::Backup(const std::shared_ptr<Call>& call) {
   // One backup at a time: each pins a checkpoint and a full read of the store.

@@ -131,7 +131,7 @@ std::string EncodeQueryPage(const engine::QueryPage& page) {
 
 // Parses as_of: "lsn:N" or an RFC 3339 time (resolved to the last LSN
 // recorded at or before it). nullopt when absent = the current state.
-static ApiResult<std::optional<Lsn>> ParseAsOf(engine::Database& db, const std::string* text) {
+ApiResult<std::optional<Lsn>> ParseAsOf(engine::Database& db, const std::string* text) {
   if (text == nullptr) return std::optional<Lsn>();
   if (text->rfind("lsn:", 0) == 0) {
     auto n = ParseUint(std::string_view(*text).substr(4));
@@ -265,6 +265,7 @@ void Router::SubmitAssertions(const std::shared_ptr<Call>& call,
     }
     list[i].id = NewId();
   }
+  if (auto known = CheckProjectRegistered(*call); !known) return SendError(call, known.error());
   if (auto admitted = AdmitWrite(); !admitted) return SendError(call, admitted.error());
 
   const size_t n = list.size();
@@ -468,6 +469,7 @@ void Router::RegisterAgent(const std::shared_ptr<Call>& call) {
     return SendError(
         call, InvalidField("public_key", "must be standard base64 of a 32-byte Ed25519 key"));
   }
+  if (auto known = CheckProjectRegistered(*call); !known) return SendError(call, known.error());
   // Register commits through the engine (durable before it returns).
   auto changed = s_.agents->Register(call->project, *agent, *key, IsAdmin(*call),
                                      call->principal->key_id, call->now_us);

@@ -1,5 +1,7 @@
 #include "api/services.h"
 
+#include "util/time_format.h"
+
 namespace stemedb::api {
 
 Result<AuthServices> OpenAuthServices(engine::Database* db, const ServerConfig& config) {
@@ -10,6 +12,8 @@ Result<AuthServices> OpenAuthServices(engine::Database* db, const ServerConfig& 
   a.meter = std::make_unique<auth::UsageMeter>(db, config.meter_enabled);
   a.keys->SetUsageMeter(a.meter.get());  // key listings show last_used_at
   a.limiter = std::make_unique<auth::RateLimiter>(config.rate_limit_spec);
+  a.projects = std::make_unique<ProjectRegistry>(
+      db, a.audit.get(), ProjectDefaults{config.project_max_assertions, config.project_max_bytes});
   struct Loader {
     const char* what;
     std::function<Status()> load;
@@ -22,6 +26,15 @@ Result<AuthServices> OpenAuthServices(engine::Database* db, const ServerConfig& 
                           Loader{"usage meter", [&a] { return a.meter->Load(); }}}) {
     if (Status s = l.load(); !s.ok()) {
       return Status::Failed(std::string("cannot load the ") + l.what + ": " + s.ToString());
+    }
+  }
+  // Projects that have keys or data but no record yet (a store from before
+  // the registry) are registered once; a store refusing writes (a standby)
+  // gets them from its primary's log.
+  if (db->write_refusal().ok()) {
+    auto registered = a.projects->RegisterExisting(*a.keys, UnixMicrosNow());
+    if (!registered) {
+      return Status::Failed("cannot register existing projects: " + registered.error().ToString());
     }
   }
   return a;
@@ -37,6 +50,7 @@ Services MakeServices(const ServerConfig* config, engine::Database* db, const Au
   s.audit = auth.audit.get();
   s.limiter = auth.limiter.get();
   s.meter = auth.meter.get();
+  s.projects = auth.projects.get();
   s.metrics = metrics;
   s.disk = disk;
   s.data_dir = config->data_dir;

@@ -19,6 +19,7 @@
 #include "api/config.h"
 #include "api/disk_monitor.h"
 #include "api/metrics.h"
+#include "api/project_registry.h"
 #include "auth/agent_registry.h"
 #include "auth/audit_log.h"
 #include "auth/key_store.h"
@@ -47,6 +48,7 @@ struct Services {
   auth::AuditLog* audit = nullptr;
   auth::RateLimiter* limiter = nullptr;
   auth::UsageMeter* meter = nullptr;
+  ProjectRegistry* projects = nullptr;
   Metrics* metrics = nullptr;
   DiskMonitor* disk = nullptr;
   // True when replay is done, the store is writable (WAL not fail-stopped),
@@ -66,6 +68,12 @@ struct Services {
   std::function<bool()> live;
   // The body of GET /v1/health and /v1/ready: {"status":..., ...}.
   std::function<std::string()> health_json;
+  // POST /v1/admin/promote (docs/backup.md "Warm standby"): starts the
+  // promotion of this standby on a thread of the App and calls `done`
+  // there with the reply's JSON body once it takes writes, or the error
+  // (Conflict: not a standby; Busy: a promotion is running). Unset = not a
+  // standby.
+  std::function<void(std::function<void(Result<std::string>)> done)> promote;
   std::string data_dir;
   std::string wal_dir;
   std::string db_dir;
@@ -80,6 +88,7 @@ struct AuthServices {
   std::unique_ptr<auth::AgentRegistry> agents;
   std::unique_ptr<auth::UsageMeter> meter;
   std::unique_ptr<auth::RateLimiter> limiter;
+  std::unique_ptr<ProjectRegistry> projects;
 };
 
 // Constructs and loads every AuthServices object over `db` (which must

@@ -73,6 +73,11 @@ Status CheckConfig(const ServerConfig& config) {
         "digits (" +
         std::to_string(config.root_api_key.size()) + " characters given)");
   }
+  if (config.standby && config.archive_remote.empty()) {
+    return Status::InvalidArgument(
+        "STEMEDB_STANDBY=true needs STEMEDB_ARCHIVE_REMOTE: the archive it follows (and writes "
+        "once promoted)");
+  }
   return Status::OK();
 }
 

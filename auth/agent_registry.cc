@@ -120,6 +120,11 @@ class AgentRegistry::Impl {
     return true;
   }
 
+  void ForgetProject(std::string_view project) {
+    std::unique_lock lock(mu_);
+    std::erase_if(agents_, [&](const auto& kv) { return kv.second.project == project; });
+  }
+
   std::optional<AgentKey> Find(std::string_view project, std::string_view agent_id) const {
     const std::string key = StorageKey(project, agent_id);
     std::shared_lock lock(mu_);
@@ -140,6 +145,7 @@ AgentRegistry::AgentRegistry(engine::Database* db, AuditLog* audit)
     : impl_(std::make_unique<Impl>(db, audit)) {}
 AgentRegistry::~AgentRegistry() = default;
 Status AgentRegistry::Load() { return impl_->Load(); }
+void AgentRegistry::ForgetProject(std::string_view project) { impl_->ForgetProject(project); }
 Result<bool> AgentRegistry::Register(std::string_view project, std::string_view agent_id,
                                      std::string_view public_key_b64, bool caller_is_admin,
                                      std::string_view actor_key_id, int64_t now_us) {

@@ -39,6 +39,9 @@ class AgentRegistry {
                         std::string_view public_key_b64, bool caller_is_admin,
                         std::string_view actor_key_id, int64_t now_us);
   std::optional<AgentKey> Find(std::string_view project, std::string_view agent_id) const;
+  // Drops the project's keys from the cache: the project is being deleted
+  // (the engine removes the stored keys with it, engine/project_erasure.cc).
+  void ForgetProject(std::string_view project);
 
  private:
   class Impl;

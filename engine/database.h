@@ -35,6 +35,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -122,6 +123,25 @@ class Database {
   // Blocking form, for tools and tests.
   virtual Result<CommitInfo> Submit(LogEntry entry) = 0;
 
+  // REPLICATION (a warm standby, backup/wal_follower.h). ReplicateAsync
+  // logs `payload`, a WAL record another store's SubmitAsync wrote (with
+  // its recorded_at: the clock is not read again), at exactly `lsn`, and
+  // applies it through the same staging as every write and replay, so it
+  // needs nothing per entry kind. `done` gets the entry's outcome as the
+  // primary saw it (a deterministic NotFound/Conflict consumes the LSN
+  // there too). InvalidArgument, with nothing written, if `lsn` is not the
+  // next LSN of this log; Corruption if the payload does not decode. A
+  // record appended at any other LSN (a write that raced the check)
+  // fail-stops the store. Meant for a store whose writes are refused
+  // (SetWriteRefusal): ReplicateAsync ignores the refusal.
+  virtual void ReplicateAsync(Lsn lsn, std::string payload, CommitCallback done) = 0;
+  // While `reason` is not OK, SubmitAsync completes with it and writes
+  // nothing (a standby, a fenced-off primary: docs/backup.md "Warm
+  // standby"); OK accepts writes again. Default: accepted.
+  virtual void SetWriteRefusal(Status reason) = 0;
+  // The current refusal (OK while writes are accepted).
+  virtual Status write_refusal() const = 0;
+
   // --- reads --------------------------------------------------------------
 
   // The assertion `id` of `project`, with retraction state as of now.
@@ -136,6 +156,16 @@ class Database {
                                                         std::string_view subject,
                                                         std::optional<std::string_view> predicate,
                                                         std::optional<Lsn> as_of) = 0;
+  // Export (docs/projects.md "Export and import"): the record lines of
+  // `project` as of `as_of` (clamped to the applied LSN) that follow the
+  // line with id `after` ("" = from the start), at most about `max_lines`.
+  // Order: idx_subject order (subject, predicate, agent_id, lsn, ordinal),
+  // each assertion followed by its retraction if that is visible as of
+  // `as_of`. Chunks are consistent with each other because `as_of` is
+  // pinned: later writes are invisible. InvalidArgument if `after` is not
+  // a line of this export.
+  virtual Result<ExportChunk> ExportScan(std::string_view project, Lsn as_of,
+                                         std::string_view after, size_t max_lines) = 0;
   // The highest LSN whose recorded_at <= `time_us` (Lsn(0) if none).
   virtual Result<Lsn> LsnAtTime(int64_t time_us) = 0;
   virtual Result<std::optional<IdempotencyRecord>> GetIdempotency(std::string_view project,
@@ -148,6 +178,35 @@ class Database {
   virtual Status ScanSystem(
       SystemTable table, std::string_view prefix,
       const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+
+  // --- projects (engine/project_usage.h, docs/projects.md) ----------------
+
+  // The exact figures of a project as of the last staged entry (the applied
+  // LSN, or an entry being applied at that moment); nullopt if it has none
+  // (never written, or deleted).
+  virtual std::optional<ProjectFigures> GetProjectFigures(std::string_view project) = 0;
+  // Every project that has figures, by name.
+  virtual std::map<std::string, ProjectFigures> AllProjectFigures() = 0;
+  // Recomputes the project's figures from its records and reads the
+  // maintained ones, from one snapshot: equal unless the accounting is wrong.
+  virtual Result<ProjectRecount> RecountProject(std::string_view project) = 0;
+
+  // --- project deletion and erasure (engine/project_erasure.cc) -----------
+
+  // kDeleting from the moment a DeleteProjectEntry kMark is applied until its
+  // last kPurge step: reads of the project are empty, writes are refused
+  // (Conflict). kAbsent: no assertion, idempotency record, agent key or
+  // registry record of the project exists (API keys are auth/'s).
+  enum class ProjectState { kAbsent, kPresent, kDeleting };
+  virtual Result<ProjectState> GetProjectState(std::string_view project) = 0;
+  // Calls fn(id, project, subject) for every assertion with after_id < id <
+  // before_id, in id order, on one snapshot, until fn returns false. Ids
+  // begin with their creation time (api/router.h NewId), so the retention
+  // sweeper (api/retention_sweeper.h) finds old assertions this way.
+  virtual Status ScanAssertionIds(
+      std::string_view after_id, std::string_view before_id,
+      const std::function<bool(std::string_view id, std::string_view project,
+                               std::string_view subject)>& fn) = 0;
 
   // --- state --------------------------------------------------------------
 

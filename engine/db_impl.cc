@@ -141,6 +141,7 @@ Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options,
   STEMEDB_RETURN_IF_ERROR(db->Recover(progress));
   db->StartApplier();
   db->StartMaintenance();
+  db->StartPurger();
   return std::unique_ptr<Database>(std::move(db));
 }
 
@@ -194,6 +195,7 @@ Status DbImpl::OpenRocks() {
     return Status::Corruption(options_.db_dir + ": unknown engine format version");
   }
   STEMEDB_RETURN_IF_ERROR(CheckStoreId());
+  STEMEDB_RETURN_IF_ERROR(LoadDeletionMarkers());
   Result<uint64_t> applied = ReadFixedMeta(db_.get(), cf(Cf::kMeta), kMetaAppliedLsn);
   if (!applied) return applied.error();
   Result<uint64_t> recorded = ReadFixedMeta(db_.get(), cf(Cf::kMeta), kMetaLastRecordedAt);
@@ -230,6 +232,7 @@ Status DbImpl::CheckStoreId() {
 Status DbImpl::Recover(ReplayProgress* progress) {
   const auto start = std::chrono::steady_clock::now();
   const Lsn applied = applied_lsn();
+  STEMEDB_RETURN_IF_ERROR(LoadProjectUsage());
   wal::WalOptions wo = options_.wal;
   // An empty WAL dir (restored checkpoint, everything purged) must continue
   // after what RocksDB already holds, never reuse an LSN.
@@ -416,6 +419,7 @@ void DbImpl::CloseRocks() {
 
 Status DbImpl::Close() {
   if (closed_.load()) return Status::OK();
+  StopPurger();  // its steps are writes: before closing_ refuses them
   closing_.store(true);
   StopMaintenance();
   Status result;
@@ -438,6 +442,7 @@ Status DbImpl::Close() {
 #ifdef STEMEDB_FAILPOINTS
 void DbImpl::TEST_CrashClose() {
   if (closed_.load()) return;
+  StopPurger();  // its steps are writes: before closing_ refuses them
   closing_.store(true);
   StopMaintenance();
   std::lock_guard<std::mutex> lock(owner_mu_);

@@ -26,6 +26,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_set>
@@ -34,6 +35,7 @@
 #include "engine/database.h"
 #include "engine/keys.h"
 #include "engine/log_entry.h"
+#include "engine/project_usage.h"
 #include "engine/stored_record.h"
 
 namespace stemedb::engine {
@@ -69,9 +71,14 @@ class DbImpl final : public Database {
   Status Recover(ReplayProgress* progress);
   void StartMaintenance();
   void StartApplier();
+  // Starts the thread that carries pending project deletions forward.
+  void StartPurger();
 
   void SubmitAsync(LogEntry entry, CommitCallback done) override;
   Result<CommitInfo> Submit(LogEntry entry) override;
+  void ReplicateAsync(Lsn lsn, std::string payload, CommitCallback done) override;
+  void SetWriteRefusal(Status reason) override;
+  Status write_refusal() const override;
 
   Result<StoredAssertion> GetAssertion(std::string_view project, std::string_view id) override;
   Result<StoredRetraction> GetRetraction(std::string_view project, std::string_view id) override;
@@ -79,6 +86,8 @@ class DbImpl final : public Database {
   Result<std::vector<PredicateBeliefs>> Beliefs(std::string_view project, std::string_view subject,
                                                 std::optional<std::string_view> predicate,
                                                 std::optional<Lsn> as_of) override;
+  Result<ExportChunk> ExportScan(std::string_view project, Lsn as_of, std::string_view after,
+                                 size_t max_lines) override;
   Result<Lsn> LsnAtTime(int64_t time_us) override;
   Result<std::optional<IdempotencyRecord>> GetIdempotency(std::string_view project,
                                                           std::string_view key) override;
@@ -87,6 +96,14 @@ class DbImpl final : public Database {
       SystemTable table, std::string_view prefix,
       const std::function<bool(std::string_view key, std::string_view value)>& fn) override;
 
+  std::optional<ProjectFigures> GetProjectFigures(std::string_view project) override;
+  std::map<std::string, ProjectFigures> AllProjectFigures() override;
+  Result<ProjectRecount> RecountProject(std::string_view project) override;
+
+  Result<ProjectState> GetProjectState(std::string_view project) override;
+  Status ScanAssertionIds(std::string_view after_id, std::string_view before_id,
+                          const std::function<bool(std::string_view id, std::string_view project,
+                                                   std::string_view subject)>& fn) override;
   Lsn applied_lsn() const override { return Lsn(applied_lsn_.load(std::memory_order_acquire)); }
   bool writable() const override;
   Status failure() const override;
@@ -114,6 +131,12 @@ class DbImpl final : public Database {
     Lsn last_lsn;  // of the last staged entry; Lsn() while empty
     uint64_t payload_bytes = 0;
     std::unordered_set<std::string> tokens;  // idempotency keys staged
+    // A deletion or erasure was staged: the next entry is staged after a
+    // commit, so it is decided against the removal (project_erasure.cc).
+    bool removal_staged = false;
+    // Projects whose deletion the group completes: visible again (as empty)
+    // once the group is written, not before.
+    std::vector<std::string> unhide;
   };
   static constexpr size_t kMaxApplyGroupBytes = 4 << 20;
   // True if `g` must be committed before `e` is staged: `g` is full, or
@@ -134,6 +157,40 @@ class DbImpl final : public Database {
                                       rocksdb::WriteBatch* batch);
   Result<CommitInfo> ApplyRetract(Lsn lsn, int64_t recorded, const RetractEntry& e,
                                   rocksdb::WriteBatch* batch);
+  // Import (db_export.cc): writes the records not yet stored, skips the ones
+  // stored in e.project; Conflict/NotFound (nothing staged) for an id of
+  // another project or a retraction whose target is missing or retracted.
+  Result<CommitInfo> ApplyImport(Lsn lsn, int64_t recorded, const ImportEntry& e,
+                                 rocksdb::WriteBatch* batch);
+  // The write path shared by SubmitAsync and ReplicateAsync: appends
+  // `payload` (the encoding of *e) and hands the durable record to the
+  // apply thread. With `expected` set, a record that got another LSN
+  // fail-stops the store instead of being applied.
+  void AppendAndApply(std::shared_ptr<WalEntry> e, std::string payload, std::optional<Lsn> expected,
+                      CommitCallback done);
+  // Project deletion and erasure (project_erasure.cc).
+  Result<CommitInfo> ApplyDeleteProject(Lsn lsn, int64_t recorded, const DeleteProjectEntry& e,
+                                        ApplyGroup* g);
+  Result<CommitInfo> ApplyErase(Lsn lsn, int64_t recorded, const EraseEntry& e,
+                                rocksdb::WriteBatch* batch);
+  // Stages the removal of assertion `id` if it belongs to `project`: its
+  // record, its retraction, and its index entries (the subject index entry
+  // only if `subject_index`). Returns the records removed (0, 1 or 2).
+  Result<uint64_t> StageRemoveAssertion(std::string_view project, std::string_view id,
+                                        bool subject_index, rocksdb::WriteBatch* batch);
+  // True while `project` is being deleted (reads empty, writes refused).
+  bool ProjectHidden(std::string_view project) const;
+  // The project a data write adds to (assertions, retraction, import), or
+  // nullptr for other entries.
+  static const std::string* WrittenProject(const LogEntry& e);
+  // After the commit of a group that completed these deletions.
+  void FinishDeletions(std::vector<std::string>* projects);
+  // Reads the deletion markers from `meta` (OpenRocks, before replay).
+  Status LoadDeletionMarkers();
+  void StopPurger();
+  void PurgeLoop();
+  // Compacts what a finished deletion freed (purge thread).
+  void CompactDeletedProject(const std::string& project);
   // Looks up a token; sets *dedup if the same request was already applied.
   Status CheckIdempotency(std::string_view project, const std::optional<IdempotencyToken>& t,
                           std::optional<CommitInfo>* dedup);
@@ -148,6 +205,13 @@ class DbImpl final : public Database {
   // *record is valid until *value is reset or destroyed.
   Result<bool> ReadRecord(const rocksdb::ReadOptions& ro, std::string_view id,
                           rocksdb::PinnableSlice* value, AssertionRecordView* record);
+
+  // Recover's first step (db_projects.cc): loads usage_, computing the
+  // figures from the records once for a store that has none yet.
+  Status LoadProjectUsage();
+  // Before a SystemEntry is staged: Conflict if one of its kProjects values
+  // is not a registry record (nothing is staged), else applies its limits.
+  Status NoteProjectRecords(const SystemEntry& e);
 
   void MaintenanceLoop();
   void StopMaintenance();
@@ -178,6 +242,9 @@ class DbImpl final : public Database {
     std::string key;
   };
   ApplyScratch scratch_;
+  // Per-project figures and limits: written by the apply-token holder,
+  // persisted by CommitGroup in the group's batch (project_usage.h).
+  ProjectUsage usage_;
   double replay_seconds_ = 0;
 
   std::atomic<bool> closing_{false};
@@ -185,6 +252,11 @@ class DbImpl final : public Database {
   std::atomic<bool> failed_{false};
   mutable std::mutex failure_mu_;
   Status failure_;
+  std::atomic<bool> writes_refused_{false};
+  Status write_refusal_;  // under failure_mu_
+  // Serializes ReplicateAsync's LSN check with its append.
+  std::mutex replicate_mu_;
+  uint64_t replicate_next_ = 0;  // the LSN the next replicated record must have; 0 = ask the WAL
 
   // Readers hold it shared while they use db_; CloseRocks takes it
   // exclusively, so a late read (a metrics scrape during shutdown) gets
@@ -207,6 +279,18 @@ class DbImpl final : public Database {
   // Applies one record on the calling thread. REQUIRES: the caller set
   // applying_ (the apply token) and is completing the WAL group of `p`.
   void ApplyInline(PendingApply p);
+
+  // Projects being deleted (markers in `meta`). Changed by the apply-token
+  // holder (kMark at stage, the last kPurge after its commit); read by
+  // readers and the purge thread.
+  mutable std::shared_mutex deleting_mu_;
+  std::set<std::string, std::less<>> deleting_;
+  std::atomic<size_t> deleting_count_{0};
+  std::mutex purge_mu_;
+  std::condition_variable purge_cv_;
+  bool purge_stop_ = false;
+  std::atomic<bool> compaction_canceled_{false};
+  std::thread purge_thread_;
 
   std::mutex apply_mu_;
   std::condition_variable apply_cv_;

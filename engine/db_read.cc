@@ -83,7 +83,9 @@ Result<StoredAssertion> DbImpl::GetAssertion(std::string_view project, std::stri
   AssertionRecordView r;
   Result<bool> found = ReadRecord(rocksdb::ReadOptions(), id, &value, &r);
   if (!found) return found.error();
-  if (!*found || r.project != project) return Status::NotFound("assertion not found");
+  if (!*found || r.project != project || ProjectHidden(project)) {
+    return Status::NotFound("assertion not found");
+  }
   return ToStored(id, r, as_of);
 }
 
@@ -96,7 +98,9 @@ Result<StoredRetraction> DbImpl::GetRetraction(std::string_view project, std::st
   if (!s.ok()) return FromRocks(s, "read retraction");
   Result<RetractionRecord> r = DecodeRetractionRecord(v);
   if (!r) return r.error();
-  if (r->project != project) return Status::NotFound("retraction not found");
+  if (r->project != project || ProjectHidden(project)) {
+    return Status::NotFound("retraction not found");
+  }
   return StoredRetraction{std::move(r->json)};
 }
 
@@ -121,6 +125,8 @@ Result<QueryPage> DbImpl::Query(const QuerySpec& spec) {
     cursor = std::move(*c);
   }
   const Lsn as_of = cursor ? cursor->as_of : EffectiveAsOf(spec.as_of);
+  // A project being deleted reads as empty (engine/project_erasure.cc).
+  if (ProjectHidden(spec.project)) return QueryPage{{}, "", as_of};
 
   rocksdb::ManagedSnapshot snapshot(db_.get());
   rocksdb::ReadOptions ro;
@@ -227,6 +233,7 @@ Result<std::vector<PredicateBeliefs>> DbImpl::Beliefs(std::string_view project,
   std::shared_lock<std::shared_mutex> open_lock(rocks_mu_);
   if (db_ == nullptr) return Status::Unavailable("database closed");
   const Lsn as_of = EffectiveAsOf(as_of_opt);
+  if (ProjectHidden(project)) return std::vector<PredicateBeliefs>();
   std::string prefix;
   AppendComponent(&prefix, project);
   AppendComponent(&prefix, subject);
@@ -309,6 +316,7 @@ Result<std::optional<IdempotencyRecord>> DbImpl::GetIdempotency(std::string_view
                                                                 std::string_view key) {
   std::shared_lock<std::shared_mutex> open_lock(rocks_mu_);
   if (db_ == nullptr) return Status::Unavailable("database closed");
+  if (ProjectHidden(project)) return std::optional<IdempotencyRecord>();
   std::string v;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), cf(Cf::kIdempotency), IdempotencyKey(project, key), &v);

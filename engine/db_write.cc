@@ -31,37 +31,100 @@ void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done) {
     done(failure());
     return;
   }
+  if (writes_refused_.load()) {
+    done(write_refusal());
+    return;
+  }
   auto e = std::make_shared<WalEntry>();
   e->recorded_at_us = UnixMicrosNow();
   e->entry = std::move(entry);
   std::string payload = EncodeWalEntry(*e);
+  AppendAndApply(std::move(e), std::move(payload), std::nullopt, std::move(done));
+}
+
+void DbImpl::ReplicateAsync(Lsn lsn, std::string payload, CommitCallback done) {
+  if (closing_.load()) {
+    done(Status::Unavailable("database closing"));
+    return;
+  }
+  if (failed_.load()) {
+    done(failure());
+    return;
+  }
+  Result<WalEntry> decoded = DecodeWalEntry(payload);
+  if (!decoded) {
+    done(Status::Corruption("replicated record " + std::to_string(lsn.value()) + ": " +
+                            decoded.error().message()));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(replicate_mu_);
+  // Records handed over but not yet given their LSN by the WAL writer are
+  // counted: the WAL assigns LSNs in queue order.
+  if (replicate_next_ == 0) replicate_next_ = wal_->last_lsn().value() + 1;
+  if (lsn.value() != replicate_next_) {
+    done(Status::InvalidArgument("replicated record " + std::to_string(lsn.value()) +
+                                 " is not the next LSN of this log (" +
+                                 std::to_string(replicate_next_) + ")"));
+    return;
+  }
+  replicate_next_ = lsn.value() + 1;
+  AppendAndApply(std::make_shared<WalEntry>(std::move(*decoded)), std::move(payload), lsn,
+                 std::move(done));
+}
+
+void DbImpl::SetWriteRefusal(Status reason) {
+  {
+    // Writes may take LSNs from here on: replication starts over from the log.
+    std::lock_guard<std::mutex> lock(replicate_mu_);
+    replicate_next_ = 0;
+  }
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  writes_refused_.store(!reason.ok());
+  write_refusal_ = std::move(reason);
+}
+
+Status DbImpl::write_refusal() const {
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  return write_refusal_;
+}
+
+void DbImpl::AppendAndApply(std::shared_ptr<WalEntry> e, std::string payload,
+                            std::optional<Lsn> expected, CommitCallback done) {
   const size_t bytes = payload.size();
   const std::thread::id submitter = std::this_thread::get_id();
-  wal_->AppendAsync(std::move(payload),
-                    [this, e, bytes, submitter, done = std::move(done)](Result<Lsn> lsn) mutable {
-                      if (!lsn) {
-                        done(lsn.error());
-                        return;
-                      }
-                      // Runs while this record's WAL group is the only one being completed,
-                      // in LSN order; queueing keeps that order. A record the WAL committed
-                      // inline (on the submitting thread: the log was idle) is applied inline
-                      // too if the apply thread is idle with nothing queued, i.e. every
-                      // earlier LSN is applied: no handoff at all for a lone writer.
-                      PendingApply p{*lsn, std::move(e), bytes, std::move(done)};
-                      std::unique_lock<std::mutex> lock(apply_mu_);
-                      if (std::this_thread::get_id() == submitter && !applying_ &&
-                          apply_queue_.empty() && !apply_stop_) {
-                        applying_ = true;
-                        lock.unlock();
-                        ApplyInline(std::move(p));
-                        return;
-                      }
-                      apply_queue_.push_back(std::move(p));
-                      const bool wake = !applying_;
-                      lock.unlock();
-                      if (wake) apply_cv_.notify_one();
-                    });
+  wal_->AppendAsync(std::move(payload), [this, e, bytes, submitter, expected,
+                                         done = std::move(done)](Result<Lsn> lsn) mutable {
+    if (!lsn) {
+      done(lsn.error());
+      return;
+    }
+    if (expected && *lsn != *expected) {
+      // Another write got in between: this log no longer
+      // mirrors the primary's. Nothing of it is applied.
+      SetFailure(Status::Failed("replicated record " + std::to_string(expected->value()) +
+                                " was logged at LSN " + std::to_string(lsn->value())));
+      done(failure());
+      return;
+    }
+    // Runs while this record's WAL group is the only one being completed,
+    // in LSN order; queueing keeps that order. A record the WAL committed
+    // inline (on the submitting thread: the log was idle) is applied inline
+    // too if the apply thread is idle with nothing queued, i.e. every
+    // earlier LSN is applied: no handoff at all for a lone writer.
+    PendingApply p{*lsn, std::move(e), bytes, std::move(done)};
+    std::unique_lock<std::mutex> lock(apply_mu_);
+    if (std::this_thread::get_id() == submitter && !applying_ && apply_queue_.empty() &&
+        !apply_stop_) {
+      applying_ = true;
+      lock.unlock();
+      ApplyInline(std::move(p));
+      return;
+    }
+    apply_queue_.push_back(std::move(p));
+    const bool wake = !applying_;
+    lock.unlock();
+    if (wake) apply_cv_.notify_one();
+  });
 }
 
 void DbImpl::ApplyInline(PendingApply p) {
@@ -196,6 +259,11 @@ Result<CommitInfo> DbImpl::ApplyAssertBatch(Lsn lsn, int64_t recorded, const Ass
   // The record, its JSON and the index keys are built in buffers the apply
   // thread reuses (WriteBatch::Put copies): no allocation per assertion.
   ApplyScratch& s = scratch_;
+  // A project with limits is measured before it is decided: the batch is
+  // staged, then rolled back whole if it would pass a limit.
+  const bool limited = usage_.HasLimits(e.project);
+  if (limited) batch->SetSavePoint();
+  int64_t bytes = 0;
   uint32_t ordinal = 0;
   for (const NewAssertion& a : e.assertions) {
     s.json.clear();
@@ -213,9 +281,20 @@ Result<CommitInfo> DbImpl::ApplyAssertBatch(Lsn lsn, int64_t recorded, const Ass
                      a.id);
       batch->Put(cf(c), s.key, rocksdb::Slice()).PermitUncheckedError();
     }
+    bytes += StoredBytesOfAssertion(a.id.size(), s.value.size(), s.key.size());
     info.ids.push_back(a.id);
     ++ordinal;
   }
+  const auto count = static_cast<int64_t>(e.assertions.size());
+  if (limited) {
+    Status quota = usage_.CheckQuota(e.project, count, bytes);
+    if (!quota.ok()) {
+      batch->RollbackToSavePoint().PermitUncheckedError();
+      return quota;
+    }
+    batch->PopSavePoint().PermitUncheckedError();
+  }
+  usage_.Add(e.project, count, bytes, recorded);
   PutIdempotency(e.project, e.idempotency, info, batch);
   return info;
 }
@@ -241,15 +320,21 @@ Result<CommitInfo> DbImpl::ApplyRetract(Lsn lsn, int64_t recorded, const Retract
   }
   target->retracted_lsn = lsn;
   target->retraction_id = e.retraction_id;
-  batch->Put(cf(Cf::kAssertions), e.target_id, EncodeAssertionRecord(*target))
-      .PermitUncheckedError();
+  const std::string retracted = EncodeAssertionRecord(*target);
+  batch->Put(cf(Cf::kAssertions), e.target_id, retracted).PermitUncheckedError();
   RetractionRecord rr;
   rr.project = e.project;
   rr.target_id = e.target_id;
   rr.lsn = lsn;
   rr.json = BuildRetractionJson(e.project, e.retraction_id, e.target_id, lsn, recorded);
-  batch->Put(cf(Cf::kRetractions), e.retraction_id, EncodeRetractionRecord(rr))
-      .PermitUncheckedError();
+  const std::string rr_value = EncodeRetractionRecord(rr);
+  batch->Put(cf(Cf::kRetractions), e.retraction_id, rr_value).PermitUncheckedError();
+  // Retractions are not refused by quota: the record grows and the
+  // retraction is stored (engine/FORMAT.md §8).
+  usage_.Add(e.project, 0,
+             static_cast<int64_t>(retracted.size()) - static_cast<int64_t>(v.size()) +
+                 StoredBytesOfRetraction(e.retraction_id, rr_value),
+             recorded);
   CommitInfo info;
   info.lsn = lsn;
   info.recorded_at_us = recorded;
@@ -262,6 +347,13 @@ bool DbImpl::NeedsCommitBefore(const WalEntry& e, const ApplyGroup& g) const {
   if (g.last_lsn == Lsn()) return false;
   if (g.batch.GetDataSize() >= kMaxApplyGroupBytes) return true;
   if (std::holds_alternative<RetractEntry>(e.entry)) return true;
+  // Deletion and erasure read the records they remove; whatever follows one
+  // is decided against the removal.
+  if (g.removal_staged || std::holds_alternative<DeleteProjectEntry>(e.entry) ||
+      std::holds_alternative<EraseEntry>(e.entry)) {
+    return true;
+  }
+  if (std::holds_alternative<ImportEntry>(e.entry)) return true;  // reads existing ids
   const auto* b = std::get_if<AssertBatchEntry>(&e.entry);
   return b != nullptr && b->idempotency &&
          g.tokens.count(IdempotencyKey(b->project, b->idempotency->key)) != 0;
@@ -275,12 +367,27 @@ Result<CommitInfo> DbImpl::Stage(Lsn lsn, const WalEntry& e, size_t payload_byte
   const int64_t recorded = std::max<int64_t>({e.recorded_at_us, last_recorded_at_us_, 0});
   [[maybe_unused]] const uint32_t staged_before = g->batch.Count();
   Result<CommitInfo> result = CommitInfo{};
-  if (const auto* b = std::get_if<AssertBatchEntry>(&e.entry)) {
+  if (const std::string* project = WrittenProject(e.entry);
+      project != nullptr && ProjectHidden(*project)) {
+    // Decided by the markers, which change only in LSN order: replay
+    // refuses exactly what was refused live.
+    result = Status::Conflict("project " + *project + " is being deleted");
+  } else if (const auto* d = std::get_if<DeleteProjectEntry>(&e.entry)) {
+    result = ApplyDeleteProject(lsn, recorded, *d, g);
+    g->removal_staged = true;
+  } else if (const auto* x = std::get_if<EraseEntry>(&e.entry)) {
+    result = ApplyErase(lsn, recorded, *x, &g->batch);
+    g->removal_staged = true;
+  } else if (const auto* b = std::get_if<AssertBatchEntry>(&e.entry)) {
     result = ApplyAssertBatch(lsn, recorded, *b, &g->batch);
     if (result && b->idempotency) g->tokens.insert(IdempotencyKey(b->project, b->idempotency->key));
   } else if (const auto* r = std::get_if<RetractEntry>(&e.entry)) {
     result = ApplyRetract(lsn, recorded, *r, &g->batch);
     if (result && r->idempotency) g->tokens.insert(IdempotencyKey(r->project, r->idempotency->key));
+  } else if (const auto* im = std::get_if<ImportEntry>(&e.entry)) {
+    result = ApplyImport(lsn, recorded, *im, &g->batch);
+  } else if (Status p = NoteProjectRecords(std::get<SystemEntry>(e.entry)); !p.ok()) {
+    result = p;
   } else {
     for (const SystemWrite& w : std::get<SystemEntry>(e.entry).writes) {
       const std::string key = SystemKey(w.table, w.key);
@@ -294,7 +401,8 @@ Result<CommitInfo> DbImpl::Stage(Lsn lsn, const WalEntry& e, size_t payload_byte
   }
   if (!result) {
     if (result.error().code() != Status::Code::kNotFound &&
-        result.error().code() != Status::Code::kConflict) {
+        result.error().code() != Status::Code::kConflict &&
+        result.error().code() != Status::Code::kQuotaExceeded) {
       SetFailure(result.error());
       return result;
     }
@@ -319,6 +427,7 @@ Status DbImpl::CommitGroup(ApplyGroup* g) {
   if (failed_.load()) {
     st = failure();
   } else {
+    usage_.StageDirty(&g->batch, cf(Cf::kMeta));
     g->batch.Put(cf(Cf::kMeta), kMetaAppliedLsn, Fixed64(last.value())).PermitUncheckedError();
     g->batch
         .Put(cf(Cf::kMeta), kMetaLastRecordedAt,
@@ -331,6 +440,9 @@ Status DbImpl::CommitGroup(ApplyGroup* g) {
   }
   g->batch.Clear();
   g->tokens.clear();
+  g->removal_staged = false;
+  if (st.ok() && !g->unhide.empty()) FinishDeletions(&g->unhide);
+  g->unhide.clear();
   g->last_lsn = Lsn();
   g->payload_bytes = 0;
   if (!st.ok()) return st;

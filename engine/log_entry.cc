@@ -1,13 +1,21 @@
 #include "engine/log_entry.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "engine/coding.h"
 
 namespace stemedb::engine {
 namespace {
 
-enum class Kind : uint8_t { kAssertBatch = 1, kRetract = 2, kSystem = 3 };
+enum class Kind : uint8_t {
+  kAssertBatch = 1,
+  kRetract = 2,
+  kSystem = 3,
+  kDeleteProject = 4,
+  kErase = 5,
+  kImport = 6,
+};
 
 // Flag bits of one assertion; any other bit set is corruption, so a future
 // writer cannot be misread by this reader.
@@ -35,24 +43,43 @@ bool GetIdempotency(ByteReader* r, std::optional<IdempotencyToken>* out) {
   return true;
 }
 
+// One `assertion` of FORMAT.md §1 (kinds 1 and 6).
+void PutAssertion(std::string* dst, const NewAssertion& a) {
+  PutLengthPrefixed(dst, a.id);
+  PutLengthPrefixed(dst, a.subject);
+  PutLengthPrefixed(dst, a.predicate);
+  PutLengthPrefixed(dst, a.agent_id);
+  PutLengthPrefixed(dst, a.value_json);
+  uint8_t flags = 0;
+  if (a.confidence) flags |= kHasConfidence;
+  if (a.is_signed) flags |= kIsSigned;
+  dst->push_back(static_cast<char>(flags));
+  if (a.confidence) PutDouble(dst, *a.confidence);
+  PutLengthPrefixed(dst, a.observed_at);
+  PutLengthPrefixed(dst, a.signature);
+}
+
+bool GetAssertion(ByteReader* r, NewAssertion* a) {
+  uint8_t flags = 0;
+  if (!r->GetString(&a->id) || !r->GetString(&a->subject) || !r->GetString(&a->predicate) ||
+      !r->GetString(&a->agent_id) || !r->GetString(&a->value_json) || !r->GetByte(&flags)) {
+    return false;
+  }
+  if ((flags & ~kKnownFlags) != 0) return false;
+  if (flags & kHasConfidence) {
+    double c = 0;
+    if (!r->GetDouble(&c) || !std::isfinite(c)) return false;
+    a->confidence = c;
+  }
+  a->is_signed = (flags & kIsSigned) != 0;
+  return r->GetString(&a->observed_at) && r->GetString(&a->signature);
+}
+
 void EncodeAssertBatch(const AssertBatchEntry& b, std::string* dst) {
   PutLengthPrefixed(dst, b.project);
   PutIdempotency(dst, b.idempotency);
   PutVarint64(dst, b.assertions.size());
-  for (const NewAssertion& a : b.assertions) {
-    PutLengthPrefixed(dst, a.id);
-    PutLengthPrefixed(dst, a.subject);
-    PutLengthPrefixed(dst, a.predicate);
-    PutLengthPrefixed(dst, a.agent_id);
-    PutLengthPrefixed(dst, a.value_json);
-    uint8_t flags = 0;
-    if (a.confidence) flags |= kHasConfidence;
-    if (a.is_signed) flags |= kIsSigned;
-    dst->push_back(static_cast<char>(flags));
-    if (a.confidence) PutDouble(dst, *a.confidence);
-    PutLengthPrefixed(dst, a.observed_at);
-    PutLengthPrefixed(dst, a.signature);
-  }
+  for (const NewAssertion& a : b.assertions) PutAssertion(dst, a);
 }
 
 bool DecodeAssertBatch(ByteReader* r, AssertBatchEntry* b) {
@@ -66,19 +93,7 @@ bool DecodeAssertBatch(ByteReader* r, AssertBatchEntry* b) {
   b->assertions.reserve(static_cast<size_t>(n));
   for (uint64_t i = 0; i < n; ++i) {
     NewAssertion a;
-    uint8_t flags = 0;
-    if (!r->GetString(&a.id) || !r->GetString(&a.subject) || !r->GetString(&a.predicate) ||
-        !r->GetString(&a.agent_id) || !r->GetString(&a.value_json) || !r->GetByte(&flags)) {
-      return false;
-    }
-    if ((flags & ~kKnownFlags) != 0) return false;
-    if (flags & kHasConfidence) {
-      double c = 0;
-      if (!r->GetDouble(&c) || !std::isfinite(c)) return false;
-      a.confidence = c;
-    }
-    a.is_signed = (flags & kIsSigned) != 0;
-    if (!r->GetString(&a.observed_at) || !r->GetString(&a.signature)) return false;
+    if (!GetAssertion(r, &a)) return false;
     b->assertions.push_back(std::move(a));
   }
   return true;
@@ -108,7 +123,7 @@ void EncodeSystem(const SystemEntry& e, std::string* dst) {
 
 bool ValidTable(uint8_t t) {
   return t >= static_cast<uint8_t>(SystemTable::kApiKeys) &&
-         t <= static_cast<uint8_t>(SystemTable::kSettings);
+         t <= static_cast<uint8_t>(SystemTable::kHolds);
 }
 
 bool DecodeSystem(ByteReader* r, SystemEntry* e) {
@@ -134,6 +149,91 @@ bool DecodeSystem(ByteReader* r, SystemEntry* e) {
   return true;
 }
 
+void EncodeDeleteProject(const DeleteProjectEntry& e, std::string* dst) {
+  PutLengthPrefixed(dst, e.project);
+  dst->push_back(static_cast<char>(e.step));
+  PutVarint64(dst, e.max_assertions);
+}
+
+bool DecodeDeleteProject(ByteReader* r, DeleteProjectEntry* e) {
+  uint8_t step = 0;
+  uint64_t max = 0;
+  if (!r->GetString(&e->project) || !r->GetByte(&step) ||
+      step > static_cast<uint8_t>(DeleteProjectEntry::Step::kPurge) || !r->GetVarint64(&max) ||
+      max > UINT32_MAX) {
+    return false;
+  }
+  e->step = static_cast<DeleteProjectEntry::Step>(step);
+  e->max_assertions = static_cast<uint32_t>(max);
+  return true;
+}
+
+void EncodeErase(const EraseEntry& e, std::string* dst) {
+  PutLengthPrefixed(dst, e.project);
+  dst->push_back(static_cast<char>(e.reason));
+  PutVarint64(dst, e.ids.size());
+  for (const std::string& id : e.ids) PutLengthPrefixed(dst, id);
+}
+
+bool DecodeErase(ByteReader* r, EraseEntry* e) {
+  uint8_t reason = 0;
+  uint64_t n = 0;
+  if (!r->GetString(&e->project) || !r->GetByte(&reason) ||
+      reason > static_cast<uint8_t>(EraseEntry::Reason::kExpiry) || !r->GetVarint64(&n) ||
+      n > r->remaining()) {
+    return false;
+  }
+  e->reason = static_cast<EraseEntry::Reason>(reason);
+  e->ids.reserve(static_cast<size_t>(n));
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string id;
+    if (!r->GetString(&id)) return false;
+    e->ids.push_back(std::move(id));
+  }
+  return true;
+}
+
+// Record types of kind 6.
+constexpr uint8_t kImportedAssertion = 1;
+constexpr uint8_t kImportedRetraction = 2;
+
+void EncodeImport(const ImportEntry& e, std::string* dst) {
+  PutLengthPrefixed(dst, e.project);
+  PutVarint64(dst, e.records.size());
+  for (const ImportedRecord& rec : e.records) {
+    dst->push_back(static_cast<char>(rec.is_retraction ? kImportedRetraction : kImportedAssertion));
+    PutFixed64BE(dst, static_cast<uint64_t>(rec.recorded_at_us));
+    if (rec.is_retraction) {
+      PutLengthPrefixed(dst, rec.retraction_id);
+      PutLengthPrefixed(dst, rec.target_id);
+    } else {
+      PutAssertion(dst, rec.assertion);
+    }
+  }
+}
+
+bool DecodeImport(ByteReader* r, ImportEntry* e) {
+  uint64_t n = 0;
+  // Each record takes at least 11 bytes (type, time, two empty strings).
+  if (!r->GetString(&e->project) || !r->GetVarint64(&n) || n > r->remaining() / 11) return false;
+  e->records.reserve(static_cast<size_t>(n));
+  for (uint64_t i = 0; i < n; ++i) {
+    ImportedRecord rec;
+    uint8_t type = 0;
+    uint64_t recorded = 0;
+    if (!r->GetByte(&type) || !r->GetFixed64BE(&recorded)) return false;
+    rec.recorded_at_us = static_cast<int64_t>(recorded);
+    if (type == kImportedRetraction) {
+      rec.is_retraction = true;
+      if (!r->GetString(&rec.retraction_id) || !r->GetString(&rec.target_id)) return false;
+    } else if (type != kImportedAssertion || !GetAssertion(r, &rec.assertion)) {
+      return false;
+    }
+    e->records.push_back(std::move(rec));
+  }
+  return true;
+}
+
 }  // namespace
 
 void EncodeWalEntry(const WalEntry& e, std::string* dst) {
@@ -141,6 +241,9 @@ void EncodeWalEntry(const WalEntry& e, std::string* dst) {
   Kind kind = Kind::kAssertBatch;
   if (std::holds_alternative<RetractEntry>(e.entry)) kind = Kind::kRetract;
   if (std::holds_alternative<SystemEntry>(e.entry)) kind = Kind::kSystem;
+  if (std::holds_alternative<DeleteProjectEntry>(e.entry)) kind = Kind::kDeleteProject;
+  if (std::holds_alternative<EraseEntry>(e.entry)) kind = Kind::kErase;
+  if (std::holds_alternative<ImportEntry>(e.entry)) kind = Kind::kImport;
   dst->push_back(static_cast<char>(kind));
   PutFixed64BE(dst, static_cast<uint64_t>(e.recorded_at_us));
   switch (kind) {
@@ -152,6 +255,15 @@ void EncodeWalEntry(const WalEntry& e, std::string* dst) {
       break;
     case Kind::kSystem:
       EncodeSystem(std::get<SystemEntry>(e.entry), dst);
+      break;
+    case Kind::kDeleteProject:
+      EncodeDeleteProject(std::get<DeleteProjectEntry>(e.entry), dst);
+      break;
+    case Kind::kErase:
+      EncodeErase(std::get<EraseEntry>(e.entry), dst);
+      break;
+    case Kind::kImport:
+      EncodeImport(std::get<ImportEntry>(e.entry), dst);
       break;
   }
 }
@@ -193,6 +305,24 @@ Result<WalEntry> DecodeWalEntry(std::string_view payload) {
     case Kind::kSystem: {
       SystemEntry e;
       ok = DecodeSystem(&r, &e);
+      out.entry = std::move(e);
+      break;
+    }
+    case Kind::kDeleteProject: {
+      DeleteProjectEntry e;
+      ok = DecodeDeleteProject(&r, &e);
+      out.entry = std::move(e);
+      break;
+    }
+    case Kind::kErase: {
+      EraseEntry e;
+      ok = DecodeErase(&r, &e);
+      out.entry = std::move(e);
+      break;
+    }
+    case Kind::kImport: {
+      ImportEntry e;
+      ok = DecodeImport(&r, &e);
       out.entry = std::move(e);
       break;
     }

@@ -61,6 +61,8 @@ enum class SystemTable : uint8_t {
   kAudit = 3,      // time-ordered audit records
   kUsage = 4,      // key_id -> metering counters
   kSettings = 5,   // misc small settings
+  kProjects = 6,   // project -> registry record (engine/project_record.h)
+  kHolds = 7,      // project \0 subject ("" = whole project) -> legal hold (api/)
 };
 
 struct SystemWrite {
@@ -75,7 +77,61 @@ struct SystemEntry {
   std::vector<SystemWrite> writes;
 };
 
-using LogEntry = std::variant<AssertBatchEntry, RetractEntry, SystemEntry>;
+// Deletes a whole project (engine/FORMAT.md §1 kind 4, §7). kMark hides the
+// project at once (reads empty, writes refused) and records a durable marker;
+// kPurge removes up to `max_assertions` of its assertions, and, once none is
+// left, its index ranges, idempotency records, agent keys, registry record,
+// holds and the marker. The engine submits the kPurge steps itself from a
+// background thread while a marker exists, also after a restart.
+struct DeleteProjectEntry {
+  enum class Step : uint8_t { kMark = 0, kPurge = 1 };
+  std::string project;
+  Step step = Step::kMark;
+  uint32_t max_assertions = 0;  // kPurge only
+};
+
+// Erases assertions of `project` by id (kind 5): each record, its
+// retraction and its index entries are deleted; ids of another project or
+// already gone are skipped. The selector (subject, agent) never enters the
+// log: api/ resolves it to ids, so the WAL holds no erased value.
+struct EraseEntry {
+  enum class Reason : uint8_t { kErasure = 0, kExpiry = 1 };
+  std::string project;
+  Reason reason = Reason::kErasure;
+  std::vector<std::string> ids;
+};
+
+// One record of an import (kind 6, docs/projects.md "Export and import"): an
+// assertion or a retraction exported from a project, with its original id
+// and recorded_at. An assertion carries every NewAssertion field (id and
+// is_signed included); a retraction names its own id and its target.
+struct ImportedRecord {
+  int64_t recorded_at_us = 0;  // the original recorded_at (kept in the stored JSON)
+  bool is_retraction = false;
+  NewAssertion assertion;     // !is_retraction
+  std::string retraction_id;  // is_retraction
+  std::string target_id;      // is_retraction
+};
+
+// One bounded chunk of a project's export (Database::ExportScan).
+struct ExportChunk {
+  std::vector<std::string> lines;  // record lines, no newline (docs/projects.md)
+  std::string last_id;             // id of the last line: the `after` that resumes past it
+  uint64_t assertions = 0;         // lines of each kind in `lines`
+  uint64_t retractions = 0;
+  bool done = false;  // the export has nothing after this chunk
+};
+
+// POST /v1/admin/projects/{project}/import: records written in order under
+// one LSN, atomically. Ids already stored in `project` are skipped (a re-run
+// imports nothing twice); an id of another project rejects the entry.
+struct ImportEntry {
+  std::string project;
+  std::vector<ImportedRecord> records;
+};
+
+using LogEntry = std::variant<AssertBatchEntry, RetractEntry, SystemEntry, DeleteProjectEntry,
+                              EraseEntry, ImportEntry>;
 
 // What a committed write reports back.
 struct CommitInfo {
@@ -89,6 +145,27 @@ struct CommitInfo {
   // request hash: nothing was written and lsn/recorded_at/ids are the first
   // write's. The retry's own LSN was consumed as a no-op.
   bool deduplicated = false;
+  // DeleteProjectEntry and EraseEntry: records removed (assertions plus
+  // retractions); for a kPurge step, whether the project is now gone.
+  uint64_t removed = 0;
+  bool finished = false;
+  // ImportEntry: records already stored and skipped (ids holds the written ones).
+  uint64_t skipped = 0;
+};
+
+// Per-project figures (engine/project_usage.h defines stored bytes).
+struct ProjectFigures {
+  int64_t assertions = 0;     // assertion records stored (retracted ones included)
+  int64_t stored_bytes = 0;   // engine/FORMAT.md §8
+  int64_t last_write_us = 0;  // recorded_at of the last write that changed them; 0 = none
+};
+
+// Database::RecountProject: the figures recomputed from the records and the
+// maintained ones, both read from one snapshot (so they must be equal).
+struct ProjectRecount {
+  Lsn as_of;
+  ProjectFigures counted;   // last_write_us is the maintained one
+  ProjectFigures recorded;  // zeros if the project has no figures
 };
 
 // An assertion as stored. `json` is the full object of docs/api.md (id, project,

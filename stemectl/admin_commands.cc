@@ -17,23 +17,6 @@ bool WantsHelp(const std::vector<std::string>& args) {
   return false;
 }
 
-// Percent-encodes a query parameter value (project names are validated by
-// the server; this keeps odd input from breaking the request line).
-std::string QueryEscape(std::string_view text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 int UnexpectedArgument(const std::string& arg, const char* usage) {
   std::cerr << "stemectl: unexpected argument '" << arg << "'\n" << usage;
   return kExitUsage;
@@ -152,6 +135,37 @@ int RunHealthCommand(const GlobalOptions& options, const std::vector<std::string
               << ready->body << "\n";
   }
   return ready->status == 200 ? kExitOk : kExitFailed;
+}
+
+int RunPromoteCommand(const GlobalOptions& options, const std::vector<std::string>& args) {
+  const char* usage =
+      "usage: stemectl promote\n"
+      "  Promotes the warm standby at --url to primary: it applies everything archived,\n"
+      "  claims the next writer epoch in the archive (the old primary is fenced off)\n"
+      "  and takes writes. Only after the primary is gone (docs/backup.md \"Warm\n"
+      "  standby\"). Safe to repeat. The admin key is read from $STEMEDB_ADMIN_KEY.\n";
+  if (WantsHelp(args)) {
+    std::cout << usage;
+    return kExitOk;
+  }
+  if (!args.empty()) return UnexpectedArgument(args[0], usage);
+  std::string key = AdminKeyFromEnv();
+  if (key.empty()) return ReportError("set STEMEDB_ADMIN_KEY to an admin API key", kExitAuth);
+  ApiClient api(options, key);
+  auto reply = api.Call("POST", "/v1/admin/promote");
+  if (!reply) return ReportError(reply.error());
+  if (options.output == OutputFormat::kJson || !reply->is_object()) {
+    std::cout << json::serialize(*reply) << "\n";
+    return kExitOk;
+  }
+  const auto& o = reply->as_object();
+  std::cout << "promoted: primary, writer epoch " << json::serialize(o.at("writer_epoch"));
+  if (const json::value* first = o.if_contains("first_lsn")) {
+    std::cout << " from lsn " << json::serialize(*first);
+  }
+  if (o.contains("already_promoted")) std::cout << " (already promoted)";
+  std::cout << "\n";
+  return kExitOk;
 }
 
 }  // namespace stemedb::ctl

@@ -1,6 +1,7 @@
 #include "stemectl/cli_common.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -41,6 +42,8 @@ std::chrono::milliseconds RetryAfter(const client::HttpResponse& response,
   return std::chrono::milliseconds(std::min<long>(seconds, 60) * 1000);
 }
 
+}  // namespace
+
 ApiError ErrorFromResponse(const client::HttpResponse& response) {
   ApiError error;
   error.http_status = response.status;
@@ -57,15 +60,13 @@ ApiError ErrorFromResponse(const client::HttpResponse& response) {
   return error;
 }
 
-}  // namespace
-
 boost::system::result<json::value, ApiError> ApiClient::Call(std::string_view method,
                                                              std::string_view target,
-                                                             std::string_view body,
-                                                             bool* ambiguous) {
+                                                             std::string_view body, bool* ambiguous,
+                                                             std::string_view content_type) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!admin_key_.empty()) headers.emplace_back("X-API-Key", admin_key_);
-  if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+  if (!body.empty()) headers.emplace_back("Content-Type", std::string(content_type));
   const auto deadline = std::chrono::steady_clock::now() + options_.retry_timeout;
   std::chrono::milliseconds backoff{200};
   const bool idempotent = method == "GET" || method == "DELETE";
@@ -103,6 +104,21 @@ boost::system::result<json::value, ApiError> ApiClient::Call(std::string_view me
   }
 }
 
+std::string QueryEscape(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 int ReportError(const ApiError& error) { return ReportError(error.message, error.exit_code); }
 
 int ReportError(std::string_view message, int exit_code) {
@@ -124,6 +140,48 @@ std::string FieldText(const json::object& object, std::string_view key) {
   if (value == nullptr || value->is_null()) return "-";
   if (value->is_string()) return std::string(value->as_string());
   return json::serialize(*value);
+}
+
+bool ParseArgs(const std::vector<std::string>& args,
+               const boost::program_options::options_description& desc,
+               const std::vector<std::string>& positional,
+               boost::program_options::variables_map& vm, std::string_view usage) {
+  namespace po = boost::program_options;
+  po::positional_options_description pos;
+  for (const auto& name : positional) pos.add(name.c_str(), 1);
+  try {
+    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "stemectl: " << e.what() << "\n" << usage;
+    return false;
+  }
+  return true;
+}
+
+int RunAdminSubcommand(const GlobalOptions& options, const std::vector<std::string>& args,
+                       std::string_view group, std::string_view usage,
+                       std::initializer_list<AdminSubcommand> subcommands) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << usage;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  for (const auto& a : rest) {
+    if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      return kExitOk;
+    }
+  }
+  for (const AdminSubcommand& sub : subcommands) {
+    if (sub.name != args[0]) continue;
+    std::string key = AdminKeyFromEnv();
+    if (key.empty()) return ReportError("set STEMEDB_ADMIN_KEY to an admin API key", kExitAuth);
+    ApiClient api(options, std::move(key));
+    return sub.run(api, rest);
+  }
+  std::cerr << "stemectl: unknown " << group << " command '" << args[0] << "'\n" << usage;
+  return kExitUsage;
 }
 
 }  // namespace stemedb::ctl

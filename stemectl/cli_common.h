@@ -8,7 +8,9 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <boost/program_options.hpp>
 #include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,11 +60,11 @@ class ApiClient {
   // Sends the request, retrying retryable failures. Returns the parsed JSON
   // body of a 2xx reply (null for an empty body), or the error.
   // `ambiguous` (optional) is set when a non-idempotent request may have
-  // reached the server before the connection failed.
-  boost::system::result<boost::json::value, ApiError> Call(std::string_view method,
-                                                           std::string_view target,
-                                                           std::string_view body = {},
-                                                           bool* ambiguous = nullptr);
+  // reached the server before the connection failed. A body is sent as
+  // `content_type`.
+  boost::system::result<boost::json::value, ApiError> Call(
+      std::string_view method, std::string_view target, std::string_view body = {},
+      bool* ambiguous = nullptr, std::string_view content_type = "application/json");
   const GlobalOptions& options() const { return options_; }
   const std::string& admin_key() const { return admin_key_; }
 
@@ -71,6 +73,35 @@ class ApiClient {
   std::string admin_key_;
   client::HttpClient http_;
 };
+
+// Parses a subcommand's `args` with `desc`; `positional` names the
+// positional arguments in order. On a usage error prints it and `usage` to
+// stderr and returns false (the caller exits kExitUsage).
+bool ParseArgs(const std::vector<std::string>& args,
+               const boost::program_options::options_description& desc,
+               const std::vector<std::string>& positional,
+               boost::program_options::variables_map& vm, std::string_view usage);
+
+// One subcommand of a command group that calls the admin API.
+struct AdminSubcommand {
+  std::string_view name;
+  int (*run)(ApiClient& api, const std::vector<std::string>& args);
+};
+
+// Runs `args[0]` of `group` (e.g. "keys") with the rest of `args` and an
+// ApiClient holding the admin key: `usage` on help (exit 0) or no or an
+// unknown subcommand (exit 2), kExitAuth without $STEMEDB_ADMIN_KEY.
+int RunAdminSubcommand(const GlobalOptions& options, const std::vector<std::string>& args,
+                       std::string_view group, std::string_view usage,
+                       std::initializer_list<AdminSubcommand> subcommands);
+
+// Percent-encodes a query parameter value (project names are validated by
+// the server; this keeps odd input from breaking the request line).
+std::string QueryEscape(std::string_view text);
+
+// The ApiError of a non-2xx reply: "HTTP 400 invalid_field: <message>";
+// exit code kExitAuth for 401/403, else kExitFailed.
+ApiError ErrorFromResponse(const client::HttpResponse& response);
 
 // Prints "stemectl: <message>" to stderr and returns the error's exit code.
 int ReportError(const ApiError& error);

@@ -30,21 +30,6 @@ const char* kKeysUsage =
 const std::vector<std::string> kKeyColumns = {
     "key_id", "label", "role", "project", "created_at", "last_used_at", "expires_at", "revoked"};
 
-// Parses `args` (after the subcommand) with `desc`; positional names in order.
-bool Parse(const std::vector<std::string>& args, po::options_description& desc,
-           const std::vector<std::string>& positional, po::variables_map& vm) {
-  po::positional_options_description pos;
-  for (const auto& name : positional) pos.add(name.c_str(), 1);
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "stemectl: " << e.what() << "\n" << kKeysUsage;
-    return false;
-  }
-  return true;
-}
-
 int PrintIssued(const GlobalOptions& options, const json::value& reply) {
   if (!reply.is_object()) return ReportError("unexpected reply", kExitFailed);
   PrintObject(std::cout, options.output, reply.as_object());
@@ -62,7 +47,7 @@ int Create(ApiClient& api, const std::vector<std::string>& args) {
       "rate-limit", po::value<std::string>(), "R/s,B")("expires-at", po::value<std::string>(),
                                                        "RFC 3339");
   po::variables_map vm;
-  if (!Parse(args, desc, {}, vm)) return kExitUsage;
+  if (!ParseArgs(args, desc, {}, vm, kKeysUsage)) return kExitUsage;
   json::object body{{"label", vm["label"].as<std::string>()},
                     {"role", vm["role"].as<std::string>()}};
   if (vm.count("project")) body["project"] = vm["project"].as<std::string>();
@@ -78,7 +63,7 @@ int List(ApiClient& api, const std::vector<std::string>& args) {
   desc.add_options()("project", po::value<std::string>(), "only this project")(
       "include-revoked", po::bool_switch(), "show revoked keys too");
   po::variables_map vm;
-  if (!Parse(args, desc, {}, vm)) return kExitUsage;
+  if (!ParseArgs(args, desc, {}, vm, kKeysUsage)) return kExitUsage;
   auto reply = api.Call("GET", "/v1/admin/api-keys");
   if (!reply) return ReportError(reply.error());
   const json::array* keys = FirstArray(*reply);
@@ -104,7 +89,7 @@ int Revoke(ApiClient& api, const std::vector<std::string>& args) {
   po::options_description desc("keys revoke");
   desc.add_options()("key-id", po::value<std::string>()->required(), "key id");
   po::variables_map vm;
-  if (!Parse(args, desc, {"key-id"}, vm)) return kExitUsage;
+  if (!ParseArgs(args, desc, {"key-id"}, vm, kKeysUsage)) return kExitUsage;
   auto reply = api.Call("DELETE", "/v1/admin/api-keys/" + vm["key-id"].as<std::string>());
   if (!reply) return ReportError(reply.error());
   if (api.options().output == OutputFormat::kJson) {
@@ -121,7 +106,7 @@ int Rotate(ApiClient& api, const std::vector<std::string>& args) {
       "grace-seconds", po::value<int64_t>()->default_value(kDefaultGraceSeconds),
       "old key keeps working this long");
   po::variables_map vm;
-  if (!Parse(args, desc, {"key-id"}, vm)) return kExitUsage;
+  if (!ParseArgs(args, desc, {"key-id"}, vm, kKeysUsage)) return kExitUsage;
   json::object body{{"grace_seconds", vm["grace-seconds"].as<int64_t>()}};
   auto reply = api.Call("POST", "/v1/admin/api-keys/" + vm["key-id"].as<std::string>() + "/rotate",
                         json::serialize(body));
@@ -142,7 +127,7 @@ int Provision(ApiClient& api, const std::vector<std::string>& args) {
       "grace-seconds", po::value<int64_t>()->default_value(kDefaultGraceSeconds),
       "how long a rotated key keeps working");
   po::variables_map vm;
-  if (!Parse(args, desc, {"file"}, vm)) return kExitUsage;
+  if (!ParseArgs(args, desc, {"file"}, vm, kKeysUsage)) return kExitUsage;
   ProvisionOptions options;
   options.role = vm["role"].as<std::string>();
   options.rotate = vm["rotate"].as<bool>();
@@ -190,28 +175,12 @@ int Provision(ApiClient& api, const std::vector<std::string>& args) {
 }  // namespace
 
 int RunKeysCommand(const GlobalOptions& options, const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kKeysUsage;
-    return args.empty() ? kExitUsage : kExitOk;
-  }
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  for (const auto& a : rest) {
-    if (a == "--help" || a == "-h") {
-      std::cout << kKeysUsage;
-      return kExitOk;
-    }
-  }
-  std::string key = AdminKeyFromEnv();
-  if (key.empty()) return ReportError("set STEMEDB_ADMIN_KEY to an admin API key", kExitAuth);
-  ApiClient api(options, key);
-  const std::string& command = args[0];
-  if (command == "create") return Create(api, rest);
-  if (command == "list") return List(api, rest);
-  if (command == "revoke") return Revoke(api, rest);
-  if (command == "rotate") return Rotate(api, rest);
-  if (command == "provision") return Provision(api, rest);
-  std::cerr << "stemectl: unknown keys command '" << command << "'\n" << kKeysUsage;
-  return kExitUsage;
+  return RunAdminSubcommand(options, args, "keys", kKeysUsage,
+                            {{"create", Create},
+                             {"list", List},
+                             {"revoke", Revoke},
+                             {"rotate", Rotate},
+                             {"provision", Provision}});
 }
 
 }  // namespace stemedb::ctl

@@ -13,7 +13,10 @@
 #include "stemectl/admin_commands.h"
 #include "stemectl/backup_command.h"
 #include "stemectl/cli_common.h"
+#include "stemectl/erase_command.h"
+#include "stemectl/export_command.h"
 #include "stemectl/keys_command.h"
+#include "stemectl/projects_command.h"
 #include "stemectl/smoke_command.h"
 #include "stemectl/wal_command.h"
 
@@ -24,9 +27,12 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  keys create|list|revoke|rotate|provision   API keys and project provisioning\n"
+    "  projects create|list|describe|update|recount|delete|hold|release P\n"
+    "                                            projects: quotas, figures, deletion, holds\n"
     "  usage [--project P]                       metering per key and project\n"
     "  audit [--limit N]                         admin actions, newest first\n"
     "  health                                    liveness and readiness\n"
+    "  promote                                   promote a warm standby to primary\n"
     "  smoke                                     deep smoke gate (throwaway key, every path)\n"
     "  backup --remote R:PATH [--keep N]         stream a snapshot to rclone\n"
     "  backup list|verify ...                    list / check uploaded backups\n"
@@ -35,6 +41,9 @@ const char* kUsage =
     "           --wal-dir W --db-dir B)\n"
     "  archive prune --remote-dir R:PATH --keep-days N  delete WAL archive no restore needs\n"
     "  wal verify|repair DIR                     check (or cut a torn tail of) a WAL\n"
+    "  export --project P [--as-of A] [--out F] a project as NDJSON at one LSN (resumable)\n"
+    "  import --project P FILE                   load an export (ids kept; re-run is safe)\n"
+    "  erase --project P (--subject S | --agent A)  erase every version (right to be forgotten)\n"
     "  version\n"
     "\n"
     "environment: STEMEDB_URL (default http://127.0.0.1:18180), STEMEDB_ADMIN_KEY.\n"
@@ -82,11 +91,16 @@ int main(int argc, char** argv) {
   const std::string command = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "keys") return RunKeysCommand(options, rest);
+  if (command == "projects") return RunProjectsCommand(options, rest);
   if (command == "usage") return RunUsageCommand(options, rest);
   if (command == "audit") return RunAuditCommand(options, rest);
   if (command == "health") return RunHealthCommand(options, rest);
+  if (command == "promote") return RunPromoteCommand(options, rest);
   if (command == "smoke") return RunSmokeCommand(options, rest);
   if (command == "wal") return RunWalCommand(options, rest);
+  if (command == "export") return RunExportCommand(options, rest);
+  if (command == "import") return RunImportCommand(options, rest);
+  if (command == "erase") return RunEraseCommand(options, rest);
   if (command == "backup" || command == "restore" || command == "archive") {
     std::vector<std::string> backup_args = args;
     if (url_given) {

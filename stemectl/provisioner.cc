@@ -256,6 +256,14 @@ class ProjectRun {
   }
 
   ProvisionOutcome CreateAndDeliver(std::string detail) {
+    // Registered first, with the server's default limits (a no-op when it
+    // is registered): a strict registry refuses keys of unknown projects
+    // (docs/projects.md). A server without the registry answers 404.
+    auto registered = api_.Call("POST", "/v1/admin/projects",
+                                json::serialize(json::object{{"project", project_}}));
+    if (!registered && registered.error().http_status != 404) {
+      return Failed("registering the project: " + registered.error().message);
+    }
     if (Status marked = MarkPending(); !marked.ok()) {
       return Failed("marking " + pending_path_ + ": " + marked.ToString());
     }

@@ -33,6 +33,8 @@ const char* CodeName(Status::Code code) {
       return "PermissionDenied";
     case Status::Code::kUnauthenticated:
       return "Unauthenticated";
+    case Status::Code::kQuotaExceeded:
+      return "QuotaExceeded";
   }
   return "Unknown";
 }

@@ -34,6 +34,7 @@ class [[nodiscard]] Status {
     kBusy,              // a lock is held by someone else (data dir lock)
     kPermissionDenied,  // authenticated but not allowed (403)
     kUnauthenticated,   // no or bad credentials (401)
+    kQuotaExceeded,     // a project's limit would be passed (403 quota_exceeded)
   };
 
   Status() noexcept = default;
@@ -56,6 +57,7 @@ class [[nodiscard]] Status {
   static Status Unauthenticated(std::string_view msg) {
     return Status(Code::kUnauthenticated, msg);
   }
+  static Status QuotaExceeded(std::string_view msg) { return Status(Code::kQuotaExceeded, msg); }
   // Maps an errno from a failed syscall to kNoSpace / kIOError with context.
   static Status FromErrno(std::string_view context, int err);
 

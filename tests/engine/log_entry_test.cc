@@ -100,6 +100,58 @@ TEST(LogEntryTest, EmptyBatchRoundTrip) {
   EXPECT_TRUE(std::get<AssertBatchEntry>(out->entry).assertions.empty());
 }
 
+WalEntry ImportWalEntry() {
+  ImportEntry e;
+  e.project = "proj";
+  ImportedRecord a;
+  a.recorded_at_us = 1600000000000001;
+  a.assertion = MakeAssertion("a1");
+  ImportedRecord r;
+  r.recorded_at_us = 1600000000000002;
+  r.is_retraction = true;
+  r.retraction_id = "r1";
+  r.target_id = "a1";
+  e.records = {a, r};
+  return WalEntry{7, std::move(e)};
+}
+
+TEST(LogEntryTest, ImportRoundTrip) {
+  const WalEntry in = ImportWalEntry();
+  const std::string encoded = EncodeWalEntry(in);
+  EXPECT_EQ(encoded[1], 6) << "kind 6 (engine/FORMAT.md)";
+  Result<WalEntry> out = DecodeWalEntry(encoded);
+  ASSERT_TRUE(out) << out.error().ToString();
+  EXPECT_EQ(out->recorded_at_us, 7);
+  const auto& e = std::get<ImportEntry>(out->entry);
+  EXPECT_EQ(e.project, "proj");
+  ASSERT_EQ(e.records.size(), 2u);
+  const ImportedRecord& a = e.records[0];
+  EXPECT_FALSE(a.is_retraction);
+  EXPECT_EQ(a.recorded_at_us, 1600000000000001);
+  EXPECT_EQ(a.assertion.id, "a1");
+  EXPECT_EQ(a.assertion.subject, std::string("sub\0ject", 8));
+  EXPECT_EQ(a.assertion.value_json, R"({"a":[1,2,"x"]})");
+  EXPECT_EQ(a.assertion.confidence, 0.75);
+  EXPECT_EQ(a.assertion.observed_at, "2026-11-22T10:00:00Z");
+  EXPECT_EQ(a.assertion.signature, "c2lnbmF0dXJl");
+  EXPECT_TRUE(a.assertion.is_signed);
+  const ImportedRecord& r = e.records[1];
+  EXPECT_TRUE(r.is_retraction);
+  EXPECT_EQ(r.recorded_at_us, 1600000000000002);
+  EXPECT_EQ(r.retraction_id, "r1");
+  EXPECT_EQ(r.target_id, "a1");
+
+  for (size_t n = 0; n < encoded.size(); ++n) {
+    ASSERT_FALSE(DecodeWalEntry(std::string_view(encoded).substr(0, n))) << "prefix " << n;
+  }
+  // The first record's type byte follows version, kind, time, project, count.
+  std::string bad = encoded;
+  const size_t type_at = 1 + 1 + 8 + 1 + 4 + 1;
+  ASSERT_EQ(bad[type_at], 1);
+  bad[type_at] = 3;
+  EXPECT_TRUE(DecodeWalEntry(bad).error().IsCorruption()) << "unknown record type";
+}
+
 TEST(LogEntryTest, RejectsEmptyAndUnknownVersionAndKind) {
   EXPECT_TRUE(DecodeWalEntry("").error().IsCorruption());
   std::string s = EncodeWalEntry(RetractWalEntry());

@@ -20,6 +20,8 @@
 //   write load       writers in three projects + a 429 storm on a key limited to
 //                    1/s: every dashboard query returns data, StemeDBRateLimitSaturated
 //                    fires (its 10 min window outlasts this test: not waited out)
+//   near quota       project `quota` at 19 of max_assertions 20 -> StemeDBProjectNearQuota;
+//                    the limit raised resolves it
 //   server killed    SIGKILL -> StemeDBTargetDown; restart resolves it
 //   no target        the target's endpoints gone (file_sd emptied) -> StemeDBTargetMissing
 //   archive behind   STEMEDB_ARCHIVE_REMOTE below a regular file: uploads fail, the
@@ -490,6 +492,21 @@ let loadSpan;
   log(`  alpha/beta/gamma/storm replies: ${results.map((r) => JSON.stringify(r)).join(" ")}`);
   if (!(results[3][429] > 3000)) fail(`the storm got only ${results[3][429]} 429s`);
   loadSpan = [from, nowS()];
+}
+
+// 3b. a project near its quota: 19 of 20 assertions, then the limit raised.
+{
+  log("scenario: project near its quota (project quota, 19 of max_assertions 20)");
+  expected = new Set(["StemeDBRateLimitSaturated", "StemeDBProjectNearQuota"]);
+  const created = await api("POST", "/v1/admin/projects", rootKey, { project: "quota", max_assertions: 20 });
+  if (created.status !== 201) fail(`creating project quota: ${created.status} ${JSON.stringify(created.json)}`);
+  const key = await createKey("quota");
+  const wrote = await writeLoad(key, { conns: 1, max: 19 });
+  if (wrote[201] !== 19) fail(`project quota: ${JSON.stringify(wrote)}`);
+  await expectFiring(["StemeDBProjectNearQuota"], (a) => a.labels.project === "quota");
+  const raised = await api("PATCH", "/v1/admin/projects/quota", rootKey, { max_assertions: 1000 });
+  if (raised.status !== 200) fail(`raising the quota: ${raised.status} ${JSON.stringify(raised.json)}`);
+  await expectResolved(["StemeDBProjectNearQuota"]);
 }
 
 // 4. the server killed.

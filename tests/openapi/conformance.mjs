@@ -17,7 +17,10 @@
 import SwaggerParser from "@apidevtools/swagger-parser";
 import Ajv from "ajv";
 import addFormats from "ajv-formats";
-import { generateKeyPairSync } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import http from "node:http";
 import { startServer } from "./server.mjs";
 
@@ -202,7 +205,7 @@ const ZERO_KEY_ID = "0".repeat(16);
 // parameters, the project an admin key must name, a body of the right type.
 function routine(id) {
   const { method, op } = ops.get(id);
-  const opts = { params: { id: ZERO_ID, key_id: ZERO_KEY_ID }, query: {} };
+  const opts = { params: { id: ZERO_ID, key_id: ZERO_KEY_ID, project: "default" }, query: {} };
   if ((op.parameters ?? []).some((p) => p.name === "project" && p.in === "query")) {
     opts.query.project = "default";
   }
@@ -259,6 +262,7 @@ async function main() {
     await C.stop();
   }
   await onBooting();
+  await onStandby();
 
   // Every documented status was drawn, but 500.
   const rows = [];
@@ -442,6 +446,63 @@ async function onNormalServer(A) {
   await call(A, "getAdminUsage", { key: root, expect: 200 });
   await call(A, "getAdminUsage", { key: root, query: { project: "default" }, expect: 200 });
 
+  // Project export and import (docs/projects.md): the export of default back
+  // into default skips every id; into another project of this server it is 409.
+  const project = { project: "default" };
+  const exported = await call(A, "exportProject", { key: root, params: project, expect: 200 });
+  await call(A, "exportProject", { key: root, params: project, query: { after: ZERO_ID }, expect: 400 });
+  const nd = { "Content-Type": "application/x-ndjson" };
+  const lines = exported.body.toString();
+  await call(A, "importProject", { key: root, params: project, raw: lines, headers: nd, expect: 200 });
+  await call(A, "importProject", { key: root, params: { project: "other" }, raw: lines, headers: nd, expect: 409 });
+  await call(A, "importProject", { key: root, params: project, raw: "{}\n", headers: nd, expect: 400 });
+
+  // The project registry and a quota (docs/projects.md): create is safe to
+  // repeat (200), other limits are 409; the write past the quota is 403.
+  const reg = { project: "registry-demo" };
+  const limits = { project: "registry-demo", max_assertions: 1 };
+  await call(A, "createProject", { key: root, body: limits, expect: 201 });
+  await call(A, "createProject", { key: root, body: limits, expect: 200 });
+  await call(A, "createProject", { key: root, body: { ...limits, max_assertions: 2 }, expect: 409 });
+  await call(A, "createProject", { key: root, body: { project: "Bad_Name" }, expect: 400 });
+  await call(A, "listProjects", { key: root, expect: 200 });
+  await call(A, "getProject", { key: root, params: reg, expect: 200 });
+  await call(A, "getProject", { key: root, params: { project: "never-was" }, expect: 404 });
+  await call(A, "updateProject", { key: root, params: reg, body: { max_bytes: 1000000 }, expect: 200 });
+  await call(A, "updateProject", { key: root, params: reg, body: { max_bytes: -1 }, expect: 400 });
+  await call(A, "updateProject", { key: root, params: { project: "never-was" }, body: { max_bytes: 1 }, expect: 404 });
+  const one = { subject: "q", predicate: "p", value: 1, agent_id: "a" };
+  await call(A, "createAssertion", { key: root, query: reg, body: one, expect: 201 });
+  const over = await call(A, "createAssertion", { key: root, query: reg, body: one, expect: 403 });
+  if (over.json?.error?.code !== "quota_exceeded") fail("write past the quota: not quota_exceeded");
+  await call(A, "recountProject", { key: root, params: reg, expect: 200 });
+  await call(A, "recountProject", { key: root, params: { project: "never-was" }, expect: 404 });
+
+  // Deletion, erasure and legal holds (docs/projects.md).
+  const demo = { project: "erase-demo" };
+  for (const subject of ["s1", "s2"]) {
+    await call(A, "createAssertion", {
+      key: root,
+      query: demo,
+      body: { subject, predicate: "p", value: 1, agent_id: "a" },
+      expect: 201,
+    });
+  }
+  await call(A, "placeLegalHold", { key: root, params: demo, body: { subject: "s1" }, expect: 201 });
+  await call(A, "placeLegalHold", { key: root, params: demo, body: { subject: "s1" }, expect: 200 });
+  await call(A, "eraseProjectData", { key: root, params: demo, body: { subject: "s1" }, expect: 409 });
+  await call(A, "listLegalHolds", { key: root, params: demo, expect: 200 });
+  await call(A, "releaseLegalHold", { key: root, params: demo, query: { subject: "s1" }, expect: 200 });
+  await call(A, "releaseLegalHold", { key: root, params: demo, query: { subject: "s1" }, expect: 404 });
+  await call(A, "eraseProjectData", { key: root, params: demo, body: { subject: "s1" }, expect: 200 });
+  await call(A, "placeLegalHold", { key: root, params: demo, expect: 201 });
+  await call(A, "deleteProject", { key: root, params: demo, expect: 409 });
+  await call(A, "releaseLegalHold", { key: root, params: demo, expect: 200 });
+  await call(A, "deleteProject", { key: root, params: demo, expect: 202 });
+  await createKey(A, { label: "keys-only", role: "read_only", project: "keys-only" });
+  await call(A, "deleteProject", { key: root, params: { project: "keys-only" }, expect: 202 });
+  await call(A, "deleteProject", { key: root, params: { project: "never-was" }, expect: 404 });
+
   // Backups: one streams (held open, unread) while a second is refused.
   await call(A, "streamBackup", { key: B, expect: 200 });
   // The first stream's job may still be finishing after its last byte reached
@@ -484,6 +545,8 @@ function writeBody(id) {
       return { agent_id: "a", public_key: spki32(generateKeyPairSync("ed25519").publicKey) };
     case "createApiKey":
       return { label: "l", role: "read_only", project: "default" };
+    case "createProject":
+      return { project: "not-yet-registered" };
     default:
       return ops.get(id).method === "POST" ? {} : undefined;
   }
@@ -521,6 +584,33 @@ async function onFailedWal(C) {
 async function replaying(server) {
   const r = await send(server.url, { path: "/v1/health" });
   return r.status === 200 && JSON.parse(r.body.toString()).status === "replaying";
+}
+
+// A warm standby (docs/backup.md "Warm standby"): a primary archiving to a
+// local rclone remote with one base backup there, a standby restored from
+// it; promoted (200, and 200 again), while the primary refuses (409).
+async function onStandby() {
+  const dir = mkdtempSync(join(tmpdir(), "stemedb-openapi-archive-"));
+  const env = { RCLONE_CONFIG_CR_TYPE: "local", RCLONE_CONFIG: join(dir, "none.conf"), STEMEDB_ARCHIVE_REMOTE: `cr:${dir}` };
+  const P = await startServer(bin, { env });
+  let S;
+  try {
+    const backup = await send(P.url, { path: "/v1/admin/backup", headers: { "X-API-Key": P.rootKey } });
+    if (backup.status !== 200) throw new Error(`backup: ${backup.status}`);
+    const lsn = /stemedb-backup-(\d+)\.tar/.exec(backup.headers["content-disposition"] ?? "")?.[1];
+    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+    const name = `stemedb-${stamp}-lsn${lsn}.tar`;
+    writeFileSync(join(dir, name), backup.body);
+    writeFileSync(join(dir, name + ".sha256"), `${createHash("sha256").update(backup.body).digest("hex")}  ${name}\n`);
+    S = await startServer(bin, { env: { ...env, STEMEDB_STANDBY: "true", STEMEDB_ROOT_API_KEY: P.rootKey } });
+    await call(P, "promoteStandby", { key: P.rootKey, expect: 409 });
+    await call(S, "promoteStandby", { key: P.rootKey, expect: 200 });
+    await call(S, "promoteStandby", { key: P.rootKey, expect: 200 });
+  } finally {
+    if (S) await S.stop();
+    await P.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // While the store opens, the boot handler (api/app.cc) answers: health 200
