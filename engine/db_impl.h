@@ -77,6 +77,8 @@ class DbImpl final : public Database {
   void SubmitAsync(LogEntry entry, CommitCallback done) override;
   Result<CommitInfo> Submit(LogEntry entry) override;
   void ReplicateAsync(Lsn lsn, std::string payload, CommitCallback done) override;
+  // OK unless closing or fail-stopped (then the Status a write gets).
+  Status AcceptingWrites() const;
   void SetWriteRefusal(Status reason) override;
   Status write_refusal() const override;
 

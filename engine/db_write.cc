@@ -22,19 +22,15 @@ std::string Fixed64(uint64_t v) {
 
 }  // namespace
 
+Status DbImpl::AcceptingWrites() const {
+  if (closing_.load()) return Status::Unavailable("database closing");
+  if (failed_.load()) return failure();
+  return Status::OK();
+}
+
 void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done) {
-  if (closing_.load()) {
-    done(Status::Unavailable("database closing"));
-    return;
-  }
-  if (failed_.load()) {
-    done(failure());
-    return;
-  }
-  if (writes_refused_.load()) {
-    done(write_refusal());
-    return;
-  }
+  if (Status s = AcceptingWrites(); !s.ok()) return done(s);
+  if (writes_refused_.load()) return done(write_refusal());
   auto e = std::make_shared<WalEntry>();
   e->recorded_at_us = UnixMicrosNow();
   e->entry = std::move(entry);
@@ -43,14 +39,7 @@ void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done) {
 }
 
 void DbImpl::ReplicateAsync(Lsn lsn, std::string payload, CommitCallback done) {
-  if (closing_.load()) {
-    done(Status::Unavailable("database closing"));
-    return;
-  }
-  if (failed_.load()) {
-    done(failure());
-    return;
-  }
+  if (Status s = AcceptingWrites(); !s.ok()) return done(s);
   Result<WalEntry> decoded = DecodeWalEntry(payload);
   if (!decoded) {
     done(Status::Corruption("replicated record " + std::to_string(lsn.value()) + ": " +
