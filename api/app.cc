@@ -697,8 +697,7 @@ void App::Impl::InstallRouter() {
   router_ = std::make_shared<Router>(std::move(services));
   server_->set_handler(router_);
   if (config_.retention_interval.count() > 0) {
-    sweeper_ = std::make_unique<RetentionSweeper>(
-        db_.get(), RetentionOptions{.interval = config_.retention_interval});
+    sweeper_ = std::make_unique<RetentionSweeper>(db_.get(), RetentionOptionsFrom(config_));
     sweeper_->Start();
   }
   replay_done_.store(true);

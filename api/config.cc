@@ -230,6 +230,11 @@ const VarSpec kVars[] = {
     {"STEMEDB_RETENTION_INTERVAL_MS", "300000",
      "time between retention sweeps (expiry of assertions past retain_days); 0 = off",
      SetMillis<&C::retention_interval, 0, kHourMs>},
+    {"STEMEDB_RETENTION_BATCH_IDS", "100",
+     "ids per erase entry of a retention sweep: what another project's write may wait behind",
+     SetUnsigned<&C::retention_batch_ids, 1, 10000>},
+    {"STEMEDB_RETENTION_MAX_PER_SECOND", "2000", "assertions a retention sweep erases per second",
+     SetUnsigned<&C::retention_max_per_second, 1, 1000000>},
     {"STEMEDB_ACCEPT_NEW_STORE", "false",
      "start a new store although the DB dir holds files, the data root had a store, or a "
      "RocksDB store sits next to the DB dir (audited)",
@@ -481,6 +486,14 @@ engine::IdentityOverrides IdentityOverridesFrom(const ServerConfig& config) {
 
 std::vector<DiskMonitor::Volume> DiskVolumesFrom(const ServerConfig& config) {
   return {{"wal", config.wal_dir}, {"db", config.db_dir}};
+}
+
+RetentionOptions RetentionOptionsFrom(const ServerConfig& config) {
+  RetentionOptions o;
+  o.interval = config.retention_interval;
+  o.batch = static_cast<size_t>(config.retention_batch_ids);
+  o.max_per_second = config.retention_max_per_second;
+  return o;
 }
 
 }  // namespace stemedb::api

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "api/disk_monitor.h"
+#include "api/retention_sweeper.h"
 #include "auth/key_store.h"
 #include "backup/wal_archiver.h"
 #include "backup/wal_follower.h"
@@ -101,6 +102,10 @@ struct ServerConfig {
   bool project_registry_strict = false;
   // Time between retention sweeps (api/retention_sweeper.h); 0 = no sweeps.
   std::chrono::milliseconds retention_interval{300000};
+  // Ids per erase entry of a sweep. Default 100.
+  uint64_t retention_batch_ids = 100;
+  // Ids a sweep erases per second at most. Default 2000.
+  uint64_t retention_max_per_second = 2000;
 
   // --- store identity overrides (engine/store_identity.h) -----------------
   // Each lets one start-up refusal pass; every use is logged and audited.
@@ -147,6 +152,8 @@ engine::StoreLayout StoreLayoutFrom(const ServerConfig& config);
 engine::IdentityOverrides IdentityOverridesFrom(const ServerConfig& config);
 // The volumes the disk monitor watches: the WAL's and the DB's.
 std::vector<DiskMonitor::Volume> DiskVolumesFrom(const ServerConfig& config);
+// The retention sweeper's options (interval, batch, rate).
+RetentionOptions RetentionOptionsFrom(const ServerConfig& config);
 
 // Parses `argv` (flags) over `env` (name -> value; pass CurrentEnvironment()).
 // InvalidArgument with a one-line message on any bad value or unknown flag.

@@ -600,6 +600,14 @@ json::object ParamSchema(std::string_view name) {
     o["minimum"] = 0;
     return o;
   }
+  if (name == "ids") {
+    json::object o = Enum({"keep", "derive"});
+    o["description"] =
+        "keep: records keep their ids; derive: a copy into another project of this server, "
+        "with ids derived from the originals (docs/projects.md)";
+    o["default"] = "keep";
+    return o;
+  }
   if (name == "before") {
     json::object o = Int("next_before of the previous page");
     o["minimum"] = 1;
@@ -945,8 +953,9 @@ const std::string& Router::OpenApiJson() {
       {.fn = &Router::ImportProject,
        .operation_id = "importProject",
        .tag = "admin",
-       .summary = "Import export lines into a project: ids, recorded_at and signatures kept, "
-                  "ids already there skipped; one request is atomic",
+       .summary = "Import export lines into a project: ids (or, with ids=derive, ids derived "
+                  "from them), recorded_at and signatures kept, ids already there skipped; one "
+                  "request is atomic",
        .request_schema = "ImportBody",
        .request_content_type = "application/x-ndjson",
        .replies = {{200, "ImportReply"}},

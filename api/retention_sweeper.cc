@@ -1,5 +1,6 @@
 #include "api/retention_sweeper.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -23,6 +24,14 @@ struct Policy {
 };
 
 }  // namespace
+
+std::chrono::microseconds RetentionPause(size_t ids, std::chrono::microseconds spent,
+                                         uint64_t max_per_second) {
+  if (ids == 0 || max_per_second == 0) return std::chrono::microseconds(0);
+  const auto budget = std::chrono::microseconds(
+      static_cast<int64_t>((static_cast<unsigned __int128>(ids) * 1000000) / max_per_second));
+  return std::max(budget - spent, std::chrono::microseconds(0));
+}
 
 RetentionSweeper::RetentionSweeper(engine::Database* db, RetentionOptions options)
     : db_(db), options_(std::move(options)) {}
@@ -104,6 +113,7 @@ Result<uint64_t> RetentionSweeper::SweepOnce() {
   uint64_t removed = 0;
   std::string after;
   for (;;) {
+    const auto began = std::chrono::steady_clock::now();
     // Collects one entry's worth of ids of one project, then erases them.
     std::string project;
     std::vector<std::string> ids;
@@ -129,6 +139,7 @@ Result<uint64_t> RetentionSweeper::SweepOnce() {
           }
           return true;
         }));
+    const size_t erasing = ids.size();
     if (!ids.empty()) {
       Result<engine::CommitInfo> r = db_->Submit(
           engine::EraseEntry{project, engine::EraseEntry::Reason::kExpiry, std::move(ids)});
@@ -140,8 +151,13 @@ Result<uint64_t> RetentionSweeper::SweepOnce() {
     // After the last id read; an id of another project that ended the scan
     // was not read and starts the next one.
     after = std::move(last);
+    const std::chrono::microseconds pause =
+        RetentionPause(erasing,
+                       std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - began),
+                       options_.max_per_second);
     std::unique_lock<std::mutex> lock(mu_);
-    if (cv_.wait_for(lock, options_.pause, [this] { return stop_; })) break;
+    if (cv_.wait_for(lock, pause, [this] { return stop_; })) break;
   }
   if (removed > 0) log::Info("retention sweep", {{"removed", std::to_string(removed)}});
   return removed;

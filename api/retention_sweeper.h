@@ -5,11 +5,13 @@
 // A sweep scans the `assertions` family in id order up to the newest cutoff
 // (ids begin with their creation time: NewIdTimeBound) and erases expired
 // ids of each project through the WAL (engine EraseEntry, reason kExpiry),
-// `batch` ids per entry with `pause` between entries, so its share of the
-// apply thread is bounded and other projects' writes never wait behind more
-// than one small entry. A sweep reads every assertion older than the newest
-// cutoff, kept ones too (projects without retention, held subjects): its cost
-// grows with them, which is why sweeps are minutes apart.
+// at most `batch` ids per entry and at most `max_per_second` ids a second.
+// Each erase entry is applied on the apply thread with nothing else in its
+// step (engine NeedsCommitBefore), so `batch` bounds how long another
+// project's write can wait behind one, and the rate cap bounds the sweep's
+// share of the apply thread whatever the backlog. A sweep reads every assertion older than the
+// newest cutoff, kept ones too (projects without retention, held subjects):
+// its cost grows with them, which is why sweeps are minutes apart.
 //
 // THREADING: one owned thread between Start and Stop (joined). SweepOnce may
 // also be called directly while the thread is not running.
@@ -31,13 +33,22 @@ namespace stemedb::api {
 struct RetentionOptions {
   // Time between two sweeps. Default 5 minutes.
   std::chrono::milliseconds interval{std::chrono::minutes(5)};
-  // Ids per erase entry (one WAL record, one apply step). Default 500.
-  size_t batch = 500;
-  // Pause after each erase entry. Default 20 ms.
-  std::chrono::milliseconds pause{20};
+  // Ids per erase entry (one WAL record, one apply step). Default 100.
+  size_t batch = 100;
+  // Ids erased per second at most: after an entry of n ids the sweeper waits
+  // until n / max_per_second has passed since it began that entry's scan.
+  // Default 2000.
+  uint64_t max_per_second = 2000;
   // Wall clock in microseconds since the epoch; nullptr = the real one.
   std::function<int64_t()> now_us;
 };
+
+// The wait after an entry of `ids` ids whose scan and erase took `spent`, so
+// that the sweep erases at most `max_per_second` ids a second. Unused time of
+// one entry is not saved up for the next: the sweep never catches up in a
+// burst after a slow step.
+std::chrono::microseconds RetentionPause(size_t ids, std::chrono::microseconds spent,
+                                         uint64_t max_per_second);
 
 class RetentionSweeper {
  public:

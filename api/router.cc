@@ -140,6 +140,29 @@ std::string NewIdTimeBound(int64_t micros) {
   return out;
 }
 
+std::string DerivedId(std::string_view project, std::string_view id) {
+  // A fixed key separates this use of BLAKE2b from every other; it is no
+  // secret (ids are public). The NUL keeps ("ab", "c…") and ("a", "bc…") apart.
+  static constexpr std::string_view kKey = "stemedb-derived-id-v1";
+  crypto_generichash_state st;
+  unsigned char digest[8];
+  crypto_generichash_init(&st, reinterpret_cast<const unsigned char*>(kKey.data()), kKey.size(),
+                          sizeof digest);
+  const unsigned char zero = 0;
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(project.data()),
+                            project.size());
+  crypto_generichash_update(&st, &zero, 1);
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(id.data()), id.size());
+  crypto_generichash_final(&st, digest, sizeof digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(id.substr(0, 16));
+  for (unsigned char b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
 std::string RequestHash(std::string_view method, std::string_view route, std::string_view body) {
   crypto_generichash_state st;
   unsigned char out[32];
@@ -612,7 +635,7 @@ const std::vector<Router::Route>& Router::Routes() {
        .fn = &Router::ExportProject},
       {.method = V::post, .path = "/v1/admin/projects/{project}/import", .access = Access::kAdmin,
        .disk_floor = true, .ndjson_body = true,
-       .params = {"line_offset"},
+       .params = {"line_offset", "ids"},
        .fn = &Router::ImportProject},
   };
   // clang-format on

@@ -244,6 +244,14 @@ std::string NewId();
 // every id made before `micros` sorts below it.
 std::string NewIdTimeBound(int64_t micros);
 
+// The id of a copy of record `id` (a well-formed id) imported into `project`
+// with ids=derive (docs/projects.md "Export and import"): the creation-time
+// half of `id` (so it sorts, and NewIdTimeBound bounds it, like the
+// original), then the first 8 bytes of BLAKE2b, keyed with
+// "stemedb-derived-id-v1", of project, a NUL byte and `id`, in hex. The same
+// on every server and release, so a re-run of the import finds its records.
+std::string DerivedId(std::string_view project, std::string_view id);
+
 // Lowercase hex BLAKE2b-256 of method, route template and body: the request
 // hash stored with an Idempotency-Key.
 std::string RequestHash(std::string_view method, std::string_view route, std::string_view body);

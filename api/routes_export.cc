@@ -1,10 +1,12 @@
 // Project export and import (docs/projects.md "Export and import"):
 //   GET  /v1/admin/projects/{project}/export[?as_of=…][&after=ID]  NDJSON stream
-//   POST /v1/admin/projects/{project}/import[?line_offset=N]       NDJSON body
+//   POST /v1/admin/projects/{project}/import[?line_offset=N][&ids=derive]  NDJSON body
 // The export streams through the transport's producer threads like the backup
 // (api/handler.h StreamingReply); the engine reads it in bounded chunks at one
 // pinned LSN (Database::ExportScan). An import request is one WAL entry
-// (engine::ImportEntry, kind 6): all of its lines or none.
+// (engine::ImportEntry, kind 6): all of its lines or none. With ids=derive
+// the records get DerivedId ids here, before the entry is built, so the WAL
+// holds the ids that are stored and replay derives nothing.
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <charconv>
@@ -269,6 +271,15 @@ void Router::ImportProject(const std::shared_ptr<Call>& call) {
     if (!n) return SendError(call, InvalidField("line_offset", "must be a decimal integer"));
     line_offset = *n;
   }
+  // ids=derive: a copy into another project of this server, whose ids (which
+  // are instance-wide) the source keeps.
+  bool derive = false;
+  if (const std::string* ids = call->Param("ids")) {
+    if (*ids != "keep" && *ids != "derive") {
+      return SendError(call, InvalidField("ids", "must be keep or derive"));
+    }
+    derive = *ids == "derive";
+  }
   std::string_view body = call->req.body();
   if (!body.empty() && body.back() == '\n') body.remove_suffix(1);
   if (body.empty()) return SendError(call, InvalidField("body", "is empty: send the export"));
@@ -290,6 +301,11 @@ void Router::ImportProject(const std::shared_ptr<Call>& call) {
       auto header = ParseHeader(text);
       if (!header) return SendError(call, LineError(line, header.error()));
       source = std::move(*header);
+      if (derive && source == project) {
+        const std::string why = "derive copies into another project, but this is an export of " +
+                                project + " itself: import it without ids=derive";
+        return SendError(call, InvalidField("ids", why));
+      }
       continue;
     }
     if (ended) return SendError(call, LineError(at, "a line after the trailer"));
@@ -318,6 +334,16 @@ void Router::ImportProject(const std::shared_ptr<Call>& call) {
         kind != nullptr && kind->is_string() && kind->get_string() == "retraction";
     auto rec = retraction ? ParseRetractionLine(o) : ParseAssertionLine(o);
     if (!rec) return SendError(call, LineError(at, rec.error()));
+    if (derive) {
+      // One function maps every id, so a retraction in a later request
+      // finds its target's copy.
+      if (retraction) {
+        rec->retraction_id = DerivedId(project, rec->retraction_id);
+        rec->target_id = DerivedId(project, rec->target_id);
+      } else {
+        rec->assertion.id = DerivedId(project, rec->assertion.id);
+      }
+    }
     if (!retraction && rec->assertion.is_signed) {
       // The signature covers the project (docs/signatures.md): it still
       // verifies only in a project of the same name. Where the agent's key is
@@ -339,6 +365,10 @@ void Router::ImportProject(const std::shared_ptr<Call>& call) {
     }
     entry.records.push_back(std::move(*rec));
   }
+  // Registered (or refused under a strict registry) like the target of any
+  // admin write, so the project's default limits apply to the import too.
+  call->project = project;
+  if (auto known = CheckProjectRegistered(*call); !known) return SendError(call, known.error());
   if (auto admitted = AdmitWrite(); !admitted) return SendError(call, admitted.error());
   const size_t lines = entry.records.size();
   // Audited before the records: the audit entry takes the lower LSN, so it
@@ -349,15 +379,23 @@ void Router::ImportProject(const std::shared_ptr<Call>& call) {
   rec.action = "project.import";
   rec.target = project;
   rec.detail = "from=" + source + " records=" + std::to_string(lines);
+  if (derive) rec.detail += " ids=derive";
   engine::SystemEntry audit;
   audit.writes.push_back(s_.audit->MakeAuditWrite(std::move(rec)));
   s_.db->SubmitAsync(std::move(audit), [](Result<engine::CommitInfo>) {});
-  s_.db->SubmitAsync(std::move(entry), [this, call, lines](Result<engine::CommitInfo> r) {
+  s_.db->SubmitAsync(std::move(entry), [this, call, lines, derive](Result<engine::CommitInfo> r) {
     WriteDone();
     if (!r) {
       // NotFound is a retraction whose target is not in the project: the
       // request conflicts with what is stored, like an id of another project.
       if (r.error().IsNotFound()) return SendError(call, ConflictError(r.error().message()));
+      if (!derive && r.error().code() == Status::Code::kConflict &&
+          r.error().message().find(engine::kIdInAnotherProject) != std::string::npos) {
+        return SendError(call, ConflictError(r.error().message() +
+                                             ": ids are unique on a server; to copy the records "
+                                             "into another project of it, import with "
+                                             "ids=derive (stemectl import --new-ids)"));
+      }
       return SendError(call, FromStatus(r.error()));
     }
     SendJson(call, 200,

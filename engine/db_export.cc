@@ -170,7 +170,7 @@ Result<CommitInfo> DbImpl::ApplyImport(Lsn lsn, int64_t recorded, const ImportEn
       if (!found) return reject(found.error());
       if (*found) {
         if (existing.project != e.project) {
-          return reject(Status::Conflict("id " + a.id + " is stored in another project"));
+          return reject(Status::Conflict("id " + a.id + " " + std::string(kIdInAnotherProject)));
         }
         ++info.skipped;
         continue;
@@ -210,7 +210,7 @@ Result<CommitInfo> DbImpl::ApplyImport(Lsn lsn, int64_t recorded, const ImportEn
       Result<RetractionRecord> prior = DecodeRetractionRecord(v);
       if (!prior) return reject(prior.error());
       if (prior->project != e.project) {
-        return reject(Status::Conflict("id " + rid + " is stored in another project"));
+        return reject(Status::Conflict("id " + rid + " " + std::string(kIdInAnotherProject)));
       }
       ++info.skipped;
       continue;

@@ -180,6 +180,10 @@ class DbImpl final : public Database {
   // only if `subject_index`). Returns the records removed (0, 1 or 2).
   Result<uint64_t> StageRemoveAssertion(std::string_view project, std::string_view id,
                                         bool subject_index, rocksdb::WriteBatch* batch);
+  // The same for a record already read: `value` is the stored record of `id`.
+  Result<uint64_t> StageRemoveRecord(std::string_view project, std::string_view id,
+                                     std::string_view value, bool subject_index,
+                                     rocksdb::WriteBatch* batch);
   // True while `project` is being deleted (reads empty, writes refused).
   bool ProjectHidden(std::string_view project) const;
   // The project a data write adds to (assertions, retraction, import), or

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <shared_mutex>
 #include <unordered_set>
+#include <vector>
 
 #include "engine/coding.h"
 #include "engine/db_impl.h"
@@ -87,6 +88,12 @@ Result<uint64_t> DbImpl::StageRemoveAssertion(std::string_view project, std::str
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::kAssertions), id, &v);
   if (s.IsNotFound()) return uint64_t{0};
   if (!s.ok()) return FromRocks(s, "read assertion");
+  return StageRemoveRecord(project, id, v, subject_index, batch);
+}
+
+Result<uint64_t> DbImpl::StageRemoveRecord(std::string_view project, std::string_view id,
+                                           std::string_view v, bool subject_index,
+                                           rocksdb::WriteBatch* batch) {
   AssertionRecordView r;
   if (!DecodeAssertionRecordView(v, &r)) {
     return Status::Corruption("assertion record " + std::string(id) + ": malformed");
@@ -106,7 +113,8 @@ Result<uint64_t> DbImpl::StageRemoveAssertion(std::string_view project, std::str
   }
   if (!r.retraction_id.empty()) {
     std::string rv;
-    s = db_->Get(rocksdb::ReadOptions(), cf(Cf::kRetractions), r.retraction_id, &rv);
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), cf(Cf::kRetractions), r.retraction_id, &rv);
     if (s.ok()) {
       bytes += StoredBytesOfRetraction(r.retraction_id, rv);
       batch->Delete(cf(Cf::kRetractions), r.retraction_id).PermitUncheckedError();
@@ -196,10 +204,24 @@ Result<CommitInfo> DbImpl::ApplyDeleteProject(Lsn lsn, int64_t recorded,
 Result<CommitInfo> DbImpl::ApplyErase(Lsn lsn, int64_t recorded, const EraseEntry& e,
                                       rocksdb::WriteBatch* batch) {
   CommitInfo info{lsn, recorded, {}, false};
+  // One MultiGet for every record: the lookups share the work per SST and
+  // block (a sweep's ids are neighbours in id order), which keeps the step,
+  // and so what a write queued behind it waits for, short.
   std::unordered_set<std::string_view> seen;
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(e.ids.size());
   for (const std::string& id : e.ids) {
-    if (!seen.insert(id).second) continue;  // a second Get would see the staged record
-    Result<uint64_t> removed = StageRemoveAssertion(e.project, id, true, batch);
+    if (seen.insert(id).second) keys.emplace_back(id);  // removed once
+  }
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), cf(Cf::kAssertions), keys.size(), keys.data(),
+                values.data(), statuses.data());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "read assertion");
+    Result<uint64_t> removed =
+        StageRemoveRecord(e.project, keys[i].ToStringView(), values[i].ToStringView(), true, batch);
     if (!removed) return removed.error();
     info.removed += *removed;
   }

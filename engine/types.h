@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -129,6 +130,9 @@ struct ImportEntry {
   std::string project;
   std::vector<ImportedRecord> records;
 };
+// The words of the Conflict an ImportEntry gets for an id stored in another
+// project; api/ recognises them to say how to copy into another project.
+inline constexpr std::string_view kIdInAnotherProject = "is stored in another project";
 
 using LogEntry = std::variant<AssertBatchEntry, RetractEntry, SystemEntry, DeleteProjectEntry,
                               EraseEntry, ImportEntry>;

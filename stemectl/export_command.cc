@@ -25,10 +25,13 @@ const char* kExportUsage =
     "  connection is resumed where it stopped, with the same as_of.\n";
 
 const char* kImportUsage =
-    "usage: stemectl import --project P [--batch-lines N] FILE\n"
+    "usage: stemectl import --project P [--new-ids] [--batch-lines N] FILE\n"
     "  Imports an export file into project P (this or another server), keeping ids,\n"
     "  recorded_at and signatures. At most N records per request (default 5000,\n"
-    "  each request atomic). Ids already in P are skipped, so a re-run is safe.\n";
+    "  each request atomic). Ids already in P are skipped, so a re-run is safe.\n"
+    "  --new-ids: copy into another project of the server that holds the source;\n"
+    "  ids are instance-wide, so the copy gets ids derived from the originals\n"
+    "  (the same on every run, so a re-run is still safe).\n";
 
 constexpr std::string_view kHeaderStart = R"({"stemedb_export":)";
 constexpr std::string_view kTrailerStart = R"({"end":)";
@@ -250,9 +253,12 @@ int RunImportCommand(const GlobalOptions& options, const std::vector<std::string
   }
   std::string project, path;
   size_t batch_lines = 5000;
+  bool new_ids = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--project" || a == "--batch-lines") {
+    if (a == "--new-ids") {
+      new_ids = true;
+    } else if (a == "--project" || a == "--batch-lines") {
       if (i + 1 >= args.size()) return ReportError(a + " needs a value", kExitUsage);
       const std::string& v = args[++i];
       if (a == "--project") {
@@ -310,7 +316,8 @@ int RunImportCommand(const GlobalOptions& options, const std::vector<std::string
     if (n == 0) break;
     // Body line i (i >= 2) is file line first + i - 2.
     const std::string target = "/v1/admin/projects/" + QueryEscape(project) +
-                               "/import?line_offset=" + std::to_string(first - 2);
+                               "/import?line_offset=" + std::to_string(first - 2) +
+                               (new_ids ? "&ids=derive" : "");
     // Safe to retry: ids already imported are skipped.
     auto reply = api.Call("POST", target, body, nullptr, "application/x-ndjson");
     if (!reply) {

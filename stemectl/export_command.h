@@ -11,7 +11,8 @@
 // in requests of at most --batch-lines records (each request repeats the
 // header line; each is atomic on the server). Re-running it imports nothing
 // twice: ids already in the project are skipped. An error names the line of
-// the file.
+// the file. --new-ids (ids=derive) copies into another project of the same
+// server, with ids derived from the originals (api/router.h DerivedId).
 #pragma once
 
 #include <string>

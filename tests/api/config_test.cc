@@ -44,6 +44,9 @@ TEST(ConfigTest, DefaultsMatchSpec) {
   EXPECT_EQ(c.log_level, log::Level::kInfo);
   EXPECT_EQ(c.drain_timeout, std::chrono::seconds(20));
   EXPECT_GE(c.io_threads, 2u);
+  EXPECT_EQ(c.retention_interval, std::chrono::minutes(5));
+  EXPECT_EQ(c.retention_batch_ids, 100u);
+  EXPECT_EQ(c.retention_max_per_second, 2000u);
   EXPECT_TRUE(c.loopback_bind());
   EXPECT_TRUE(r->warnings.empty());
 }
@@ -106,6 +109,9 @@ TEST(ConfigTest, ModuleOptionsCarryTheirSettings) {
                   {"STEMEDB_HEADER_TIMEOUT_MS", "1500"},
                   {"STEMEDB_BODY_TIMEOUT_MS", "2500"},
                   {"STEMEDB_IO_THREADS", "3"},
+                  {"STEMEDB_RETENTION_INTERVAL_MS", "60000"},
+                  {"STEMEDB_RETENTION_BATCH_IDS", "50"},
+                  {"STEMEDB_RETENTION_MAX_PER_SECOND", "2000"},
                   {"STEMEDB_ACCEPT_WAL_LOSS", "true"}});
   ASSERT_TRUE(r) << r.error().ToString();
   const ServerConfig& c = r->config;
@@ -144,6 +150,11 @@ TEST(ConfigTest, ModuleOptionsCarryTheirSettings) {
   ASSERT_EQ(volumes.size(), 2u);
   EXPECT_EQ(volumes[0].path, "/w");
   EXPECT_EQ(volumes[1].path, "/d/db");
+  RetentionOptions retention = RetentionOptionsFrom(c);
+  EXPECT_EQ(retention.interval, std::chrono::minutes(1));
+  EXPECT_EQ(retention.batch, 50u);
+  EXPECT_EQ(retention.max_per_second, 2000u);
+  EXPECT_FALSE(retention.now_us);  // the real clock
 }
 
 TEST(ConfigTest, BadValuesGiveOneLineNamingTheVariable) {
@@ -151,12 +162,16 @@ TEST(ConfigTest, BadValuesGiveOneLineNamingTheVariable) {
     const char* var;
     const char* value;
   };
-  for (Case c : {Case{"STEMEDB_WAL_SYNC", "sometimes"}, Case{"STEMEDB_BIND_ADDR", "nohost"},
-                 Case{"STEMEDB_BIND_ADDR", "127.0.0.1:70000"},
-                 Case{"STEMEDB_BIND_ADDR", "example.com:80"}, Case{"STEMEDB_AUTH_ENABLED", "maybe"},
-                 Case{"STEMEDB_MAX_BODY_BYTES", "12abc"}, Case{"STEMEDB_MAX_BODY_BYTES", "-1"},
-                 Case{"STEMEDB_RATE_LIMIT", "fast"}, Case{"STEMEDB_LOG_FORMAT", "xml"},
-                 Case{"STEMEDB_LOG_LEVEL", "loud"}, Case{"STEMEDB_WAL_SEGMENT_BYTES", "1"}}) {
+  for (Case c :
+       {Case{"STEMEDB_WAL_SYNC", "sometimes"}, Case{"STEMEDB_BIND_ADDR", "nohost"},
+        Case{"STEMEDB_BIND_ADDR", "127.0.0.1:70000"}, Case{"STEMEDB_BIND_ADDR", "example.com:80"},
+        Case{"STEMEDB_AUTH_ENABLED", "maybe"}, Case{"STEMEDB_MAX_BODY_BYTES", "12abc"},
+        Case{"STEMEDB_MAX_BODY_BYTES", "-1"}, Case{"STEMEDB_RATE_LIMIT", "fast"},
+        Case{"STEMEDB_LOG_FORMAT", "xml"}, Case{"STEMEDB_LOG_LEVEL", "loud"},
+        Case{"STEMEDB_WAL_SEGMENT_BYTES", "1"}, Case{"STEMEDB_RETENTION_BATCH_IDS", "0"},
+        Case{"STEMEDB_RETENTION_BATCH_IDS", "10001"}, Case{"STEMEDB_RETENTION_MAX_PER_SECOND", "0"},
+        Case{"STEMEDB_RETENTION_MAX_PER_SECOND", "5k"},
+        Case{"STEMEDB_RETENTION_MAX_PER_SECOND", "1000001"}}) {
     auto r = Parse({{c.var, c.value}});
     ASSERT_FALSE(r) << c.var << "=" << c.value;
     Status err = r.error();

@@ -83,9 +83,9 @@ TEST(RetentionSweeperTest, ExpiresPastRetainDaysExceptUnderHold) {
 
   // Two days later: "short" is empty, "held" keeps its held subject,
   // "frozen" (held as a whole) and "forever" (no retention) keep everything.
-  RetentionSweeper later(db, RetentionOptions{.batch = 4,
-                                              .pause = std::chrono::milliseconds(0),
-                                              .now_us = [] { return UnixMicrosNow() + 2 * kDay; }});
+  RetentionSweeper later(db, RetentionOptions{.batch = 4, .max_per_second = 1000000, .now_us = [] {
+                                                return UnixMicrosNow() + 2 * kDay;
+                                              }});
   removed = later.SweepOnce();
   ASSERT_TRUE(removed.has_value()) << removed.error().ToString();
   EXPECT_EQ(*removed, 9u);
@@ -118,6 +118,41 @@ TEST(RetentionSweeperTest, ExpiresPastRetainDaysExceptUnderHold) {
   EXPECT_EQ(*removed, 6u);
   EXPECT_EQ(Count(db, "frozen", "a"), 0u);
   EXPECT_EQ(Count(db, "held", "a"), 3u);
+}
+
+// Each erase entry holds at most `batch` ids: an entry is one WAL record and
+// one LSN, so the LSNs a sweep takes count its entries.
+TEST(RetentionSweeperTest, EraseEntriesHoldAtMostBatchIds) {
+  TempDatabase store;
+  ASSERT_NO_FATAL_FAILURE(store.Open());
+  engine::Database* db = store.get();
+  ASSERT_NO_FATAL_FAILURE(Register(db, "short", 1));
+  ASSERT_NO_FATAL_FAILURE(Write(db, "short", {"a", "b", "c", "d", "e", "f", "g"}));  // 21 ids
+  const Lsn before = db->applied_lsn();
+  RetentionSweeper sweeper(db,
+                           RetentionOptions{.batch = 5, .max_per_second = 1000000, .now_us = [] {
+                                              return UnixMicrosNow() + 2 * kDay;
+                                            }});
+  Result<uint64_t> removed = sweeper.SweepOnce();
+  ASSERT_TRUE(removed.has_value()) << removed.error().ToString();
+  EXPECT_EQ(*removed, 21u);
+  EXPECT_EQ(db->applied_lsn().value() - before.value(), 5u);  // 5+5+5+5+1
+}
+
+// The pacing: after an entry of n ids the sweep waits until n / rate has
+// passed since the entry began, and never saves up time for a burst.
+TEST(RetentionSweeperTest, PauseKeepsTheRateAtMostMaxPerSecond) {
+  using std::chrono::microseconds;
+  EXPECT_EQ(RetentionPause(100, microseconds(0), 5000), microseconds(20000));
+  EXPECT_EQ(RetentionPause(100, microseconds(3000), 5000), microseconds(17000));
+  EXPECT_EQ(RetentionPause(50, microseconds(0), 5000), microseconds(10000));
+  EXPECT_EQ(RetentionPause(1, microseconds(0), 3), microseconds(333333));
+  // A step slower than its budget: no wait, and no credit either.
+  EXPECT_EQ(RetentionPause(100, microseconds(25000), 5000), microseconds(0));
+  EXPECT_EQ(RetentionPause(0, microseconds(0), 5000), microseconds(0));
+  // No overflow at the extremes of the settings.
+  EXPECT_EQ(RetentionPause(10000, microseconds(0), 1), microseconds(10000LL * 1000000));
+  EXPECT_EQ(RetentionPause(1, microseconds(0), 1000000), microseconds(1));
 }
 
 }  // namespace

@@ -29,12 +29,8 @@ using e2e::ServerProcess;
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-struct Acked {
-  uint64_t lsn = 0;
-  int value = 0;
-  Clock::time_point at;
-};
+using testing::Acked;
+using testing::ExpectExactly;
 
 class ArchiveRestoreTest : public ::testing::Test {
  protected:
@@ -84,25 +80,6 @@ class ArchiveRestoreTest : public ::testing::Test {
     Status started = s->Start();
     EXPECT_TRUE(started.ok()) << started.ToString() << "\n" << s->Stderr();
     return s;
-  }
-
-  // Exactly the assertions with lsn <= `through` are there, with their values.
-  void ExpectExactly(ServerProcess& server, const std::map<std::string, Acked>& acked,
-                     uint64_t through) {
-    auto http = server.Client();
-    size_t present = 0;
-    for (const auto& [id, a] : acked) {
-      auto r = http->Request("GET", "/v1/assertions/" + id, {}, Auth(key_));
-      ASSERT_TRUE(r) << r.error().ToString();
-      if (a.lsn <= through) {
-        ASSERT_EQ(r->status, 200) << id << " lsn " << a.lsn << " through " << through;
-        EXPECT_EQ(ParseJson(r->body).at("value").to_number<int>(), a.value);
-        ++present;
-      } else {
-        ASSERT_EQ(r->status, 404) << id << " lsn " << a.lsn << " through " << through;
-      }
-    }
-    EXPECT_GT(present, 0u);
   }
 
   static uint64_t ArchivedLsn(ServerProcess& server) {
@@ -172,15 +149,15 @@ TEST_F(ArchiveRestoreTest, PointInTimeThreeMomentsExactContents) {
       ctl::RunBackupCommand({"restore", "--latest", "--remote-dir", remote, "--data-dir", d3}), 0);
   {
     auto s = StartRestored(d1, server.root_key());
-    ExpectExactly(*s, acked, lsn1);
+    ExpectExactly(*s, key_, acked, lsn1);
   }
   {
     auto s = StartRestored(d2, server.root_key());
-    ExpectExactly(*s, acked, lsn2);
+    ExpectExactly(*s, key_, acked, lsn2);
   }
   {
     auto s = StartRestored(d3, server.root_key());
-    ExpectExactly(*s, acked, lsn3);
+    ExpectExactly(*s, key_, acked, lsn3);
     // The restored store goes on writing after the restored LSN.
     auto r = e2e::PostAssertion(*s->Client(), key_, e2e::Assertion("new", "p", 1, "agent-1"));
     ASSERT_TRUE(r && r->status == 201);
@@ -196,7 +173,7 @@ TEST_F(ArchiveRestoreTest, PointInTimeThreeMomentsExactContents) {
             0);
   {
     auto s = StartRestored(tmp_.Sub("r6"), server.root_key());
-    ExpectExactly(*s, acked, lsn2);
+    ExpectExactly(*s, key_, acked, lsn2);
   }
   // Beyond the archive's end: refused, naming where it ends; nothing written.
   EXPECT_EQ(ctl::RunBackupCommand({"restore", "--to-lsn", std::to_string(lsn3 + 1000),
@@ -321,7 +298,7 @@ TEST_F(ArchiveRestoreTest, DisasterRestoreLatestKeepsEverythingArchived) {
       restored_lsn = ParseJson(r->body).at("applied_lsn").to_number<uint64_t>();
     }
     EXPECT_GE(restored_lsn, confirmed);
-    ExpectExactly(*again, acked, restored_lsn);
+    ExpectExactly(*again, key_, acked, restored_lsn);
     // Recovery point: the oldest acknowledged write that did not survive.
     double lost_ms = 0;
     for (const auto& [id, a] : acked) {

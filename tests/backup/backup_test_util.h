@@ -1,15 +1,22 @@
-// Helpers shared by the backup tests: temp dirs, archives on disk, damage.
+// Helpers shared by the backup tests: temp dirs, archives on disk, damage,
+// and (for the suites that run the real server) acknowledged writes checked
+// against a restored or promoted server.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 
 #include "backup/archive_writer.h"
+#include "tests/e2e/e2e_util.h"
+#include "tests/e2e/server_process.h"
 
 namespace stemedb::backup::testing {
 
@@ -87,6 +94,33 @@ inline void FlipByte(const std::string& path, uint64_t offset) {
 
 inline bool DirIsEmpty(const std::string& dir) {
   return std::filesystem::is_directory(dir) && std::filesystem::is_empty(dir);
+}
+
+// An acknowledged write: its LSN, the value written, and when its 201 arrived.
+struct Acked {
+  uint64_t lsn = 0;
+  int value = 0;
+  std::chrono::steady_clock::time_point at;
+};
+
+// Exactly the assertions of `acked` (by id) with lsn <= `through` are on
+// `server`, read with `key`, with their values; the later ones are not.
+inline void ExpectExactly(e2e::ServerProcess& server, const std::string& key,
+                          const std::map<std::string, Acked>& acked, uint64_t through) {
+  auto http = server.Client();
+  size_t present = 0;
+  for (const auto& [id, a] : acked) {
+    auto r = http->Request("GET", "/v1/assertions/" + id, {}, e2e::Auth(key));
+    ASSERT_TRUE(r) << r.error().ToString();
+    if (a.lsn <= through) {
+      ASSERT_EQ(r->status, 200) << id << " lsn " << a.lsn << " through " << through;
+      EXPECT_EQ(e2e::ParseJson(r->body).at("value").to_number<int>(), a.value);
+      ++present;
+    } else {
+      ASSERT_EQ(r->status, 404) << id << " lsn " << a.lsn << " through " << through;
+    }
+  }
+  EXPECT_GT(present, 0u);
 }
 
 }  // namespace stemedb::backup::testing

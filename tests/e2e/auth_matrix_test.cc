@@ -5,6 +5,7 @@
 // and no refusal to anyone, may contain it (nor any key).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <thread>
@@ -38,6 +39,7 @@ const char* const kCallerNames[] = {
 
 struct Request {
   std::string method, target, body;
+  std::string content_type = "application/json";  // with a body
 };
 
 class AuthMatrixTest : public ::testing::Test {
@@ -83,6 +85,12 @@ class AuthMatrixTest : public ::testing::Test {
     EXPECT_TRUE(w && w->status == 201) << Describe(w);
     return w ? Str(ParseJson(w->body), "id") : "";
   }
+  // A fresh id for an import line (each call brings a record of its own).
+  std::string NextImportId() {
+    char id[33];
+    std::snprintf(id, sizeof id, "%032x", ++import_seq_);
+    return id;
+  }
   // A fresh key to revoke or rotate (those routes consume one each).
   std::string FreshKeyId() {
     auto k = CreateKey(*http_, root_, "alpha", "read_only", "victim");
@@ -93,7 +101,7 @@ class AuthMatrixTest : public ::testing::Test {
   HttpResponse Call(Caller who, const Request& r) {
     Headers h;
     if (!keys_[who].empty()) h.emplace_back("X-API-Key", keys_[who]);
-    if (!r.body.empty()) h.emplace_back("Content-Type", "application/json");
+    if (!r.body.empty()) h.emplace_back("Content-Type", r.content_type);
     auto res = http_->Request(r.method, r.target, r.body, h);
     EXPECT_TRUE(res) << r.method << " " << r.target;
     return res ? *res : HttpResponse{};
@@ -105,6 +113,7 @@ class AuthMatrixTest : public ::testing::Test {
   std::string keys_[kCallerCount];
   std::string secret_id_;
   int agent_seq_ = 0;
+  unsigned import_seq_ = 0;
 };
 
 TEST_F(AuthMatrixTest, EveryRouteTimesEveryCaller) {
@@ -205,6 +214,26 @@ TEST_F(AuthMatrixTest, EveryRouteTimesEveryCaller) {
          return Request{"GET", "/v1/admin/backup", ""};
        },
        403, 403, 403, 200, 200},
+      // Export and import hand out and take in a whole project: admin only.
+      {"GET /v1/admin/projects/{alpha}/export",
+       [&](Caller) {
+         return Request{"GET", "/v1/admin/projects/alpha/export", ""};
+       },
+       403, 403, 403, 200, 403},
+      {"POST /v1/admin/projects/{gamma}/import",
+       [&](Caller) {
+         json::object line = Assertion("imported", "p", 1, "agent-x");
+         line["id"] = NextImportId();
+         line["signed"] = false;
+         line["lsn"] = 1;
+         line["recorded_at"] = "2026-12-01T00:00:00Z";
+         return Request{"POST", "/v1/admin/projects/gamma/import",
+                        R"({"stemedb_export":1,"project":"gamma","as_of_lsn":1})"
+                        "\n" +
+                            Serialize(line) + "\n",
+                        "application/x-ndjson"};
+       },
+       403, 403, 403, 200, 403},
   };
 
   int cells = 0;
@@ -262,7 +291,11 @@ TEST_F(AuthMatrixTest, EveryRouteTimesEveryCaller) {
       }
     }
   }
-  EXPECT_EQ(cells, 15 * 10);
+  EXPECT_EQ(cells, 17 * 10);
+  // Only the admin's import wrote: gamma holds exactly its one record.
+  auto g = Call(kAdmin, {"GET", "/v1/admin/projects/gamma/export", ""});
+  EXPECT_NE(g.body.find(R"({"end":true,"assertions":1,"retractions":0})"), std::string::npos)
+      << g.body;
 
   // Beta's query and beliefs about alpha's subject came back empty, and the
   // readers of alpha did see the secret: the matrix checked something.

@@ -57,6 +57,40 @@ std::vector<engine::WalEntry> Entries() {
   sys.writes.push_back({engine::SystemTable::kApiKeys, "0123456789abcdef", std::string("record")});
   sys.writes.push_back({engine::SystemTable::kUsage, "0123456789abcdef", std::nullopt});
   out.push_back({1764000000000002, sys});
+  // Kind 4: a project deletion's mark, and one purge step.
+  engine::DeleteProjectEntry mark;
+  mark.project = "gone";
+  out.push_back({1764000000000003, mark});
+  engine::DeleteProjectEntry purge;
+  purge.project = "gone";
+  purge.step = engine::DeleteProjectEntry::Step::kPurge;
+  purge.max_assertions = 512;
+  out.push_back({1764000000000004, purge});
+  // Kind 5: an erasure and a retention expiry, by id.
+  engine::EraseEntry erase;
+  erase.project = "acme";
+  erase.ids = {"00000000000000000000000000000001", "00000000000000000000000000000002"};
+  out.push_back({1764000000000005, erase});
+  engine::EraseEntry expiry;
+  expiry.project = "acme";
+  expiry.reason = engine::EraseEntry::Reason::kExpiry;
+  expiry.ids = {"00000000000000000000000000000000"};
+  out.push_back({1764000000000006, expiry});
+  // Kind 6: an import of a signed assertion and a retraction of it.
+  engine::ImportEntry import;
+  import.project = "copy";
+  engine::ImportedRecord assertion;
+  assertion.recorded_at_us = 1763000000000000;
+  assertion.assertion = batch.assertions[2];
+  assertion.assertion.id = "22222222222222222222222222222222";
+  import.records.push_back(assertion);
+  engine::ImportedRecord retraction;
+  retraction.recorded_at_us = 1763000000000001;
+  retraction.is_retraction = true;
+  retraction.retraction_id = "33333333333333333333333333333333";
+  retraction.target_id = "22222222222222222222222222222222";
+  import.records.push_back(retraction);
+  out.push_back({1764000000000007, import});
   return out;
 }
 
@@ -70,8 +104,14 @@ int main(int argc, char** argv) {
   fs::path corpus = argv[1];
   auto entries = Entries();
   for (size_t i = 0; i < entries.size(); ++i) {
-    WriteFile(corpus / "wal_entry" / ("entry-" + std::to_string(i)),
-              engine::EncodeWalEntry(entries[i]));
+    const std::string payload = engine::EncodeWalEntry(entries[i]);
+    // A seed that does not decode would only ever exercise the error path.
+    auto decoded = engine::DecodeWalEntry(payload);
+    if (!decoded || engine::EncodeWalEntry(*decoded) != payload) {
+      std::cerr << "seed " << i << " does not round-trip\n";
+      return 1;
+    }
+    WriteFile(corpus / "wal_entry" / ("entry-" + std::to_string(i)), payload);
   }
 
   // A real segment: header, the three payloads, then a cut-down zero tail.

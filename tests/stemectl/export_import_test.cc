@@ -2,9 +2,11 @@
 // between real servers, through the real `stemectl` and over raw HTTP:
 // round trip byte-identical up to LSNs (history, retractions, signed
 // assertions that still verify), into a fresh server and into another
-// project; a re-run imports nothing twice; a broken export resumed from its
-// last complete line equals an unbroken one; an export is one LSN's state
-// while writes go on; a malformed line names its line and writes nothing.
+// project; a copy into another project of the same server with derived ids;
+// a re-run imports nothing twice; an import registers its project (or is
+// refused under a strict registry); a broken export resumed from its last
+// complete line equals an unbroken one; an export is one LSN's state while
+// writes go on; a malformed line names its line and writes nothing.
 #include <gtest/gtest.h>
 #include <sodium.h>
 
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "tests/e2e/e2e_util.h"
@@ -48,6 +51,30 @@ std::string Replace(std::string text, const std::string& from, const std::string
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << data;
+}
+
+// The id a copy of `id` gets in `project` with ids=derive, computed here from
+// the construction docs/projects.md states (not through the server's code).
+std::string ExpectedDerivedId(const std::string& project, const std::string& id) {
+  static const std::string kKey = "stemedb-derived-id-v1";
+  const std::string message = project + std::string(1, '\0') + id;
+  unsigned char digest[8];
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size(), reinterpret_cast<const unsigned char*>(kKey.data()),
+                     kKey.size());
+  char hex[2 * sizeof digest + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return id.substr(0, 16) + hex;
+}
+
+// A record line without the members a copy changes: id, lsn, retracts, and
+// (for the stored objects of a query) project and the retraction's state.
+json::object WithoutIds(json::value v) {
+  json::object o = v.as_object();
+  for (const char* k : {"id", "lsn", "retracts", "project", "retracted_lsn", "retraction_id"}) {
+    o.erase(k);
+  }
+  return o;
 }
 
 uint64_t AsOfOf(const std::string& export_text) {
@@ -420,6 +447,175 @@ TEST_F(ExportImportTest, MalformedLineNamesItsLineAndWritesNothing) {
   EXPECT_NE(r.err.find(file + ": HTTP 400 invalid_field: line 8: "), std::string::npos) << r.err;
   const std::vector<std::string> imported = Lines(Export(b, "alpha"));
   EXPECT_EQ(imported.size(), 2u + 6) << "lines 2-7 (two requests) are in, 8-10 are not";
+}
+
+// Ids are instance-wide, so a copy into another project of the same server
+// needs new ids: --new-ids (ids=derive) derives them from the originals.
+TEST_F(ExportImportTest, CopyIntoAnotherProjectOfTheSameServerDerivesIds) {
+  ServerProcess a;
+  ASSERT_TRUE(a.Start().ok()) << a.Stderr();
+  const Written w = Populate(a, "alpha");
+  const std::string e1 = Export(a, "alpha");
+  const std::string file = a.root() + "/alpha.ndjson";
+  WriteFile(file, e1);
+
+  // Without the flag: refused (409), naming the flag, and nothing written.
+  CtlRun plain = RunCtl(a, {"import", "--project", "beta", file});
+  EXPECT_EQ(plain.exit_code, 1) << plain.out;
+  EXPECT_NE(plain.err.find("another project"), std::string::npos) << plain.err;
+  EXPECT_NE(plain.err.find("--new-ids"), std::string::npos) << plain.err;
+  client::HttpResponse raw =
+      Call(a, "POST", "/v1/admin/projects/beta/import", e1, "application/x-ndjson");
+  EXPECT_EQ(raw.status, 409) << Describe(raw);
+  EXPECT_NE(raw.body.find("ids=derive"), std::string::npos) << raw.body;
+  EXPECT_EQ(Lines(Export(a, "beta")).back(), R"({"end":true,"assertions":0,"retractions":0})");
+  // A copy of a project into itself is no copy: refused, nothing written.
+  raw = Call(a, "POST", "/v1/admin/projects/alpha/import?ids=derive", e1, "application/x-ndjson");
+  EXPECT_EQ(raw.status, 400) << Describe(raw);
+  EXPECT_EQ(Str(ParseJson(raw.body).at("error"), "field"), "ids") << raw.body;
+  raw = Call(a, "POST", "/v1/admin/projects/beta/import?ids=new", e1, "application/x-ndjson");
+  EXPECT_EQ(raw.status, 400) << Describe(raw);
+
+  // With it, 7 records per request: retractions land in later requests than
+  // their targets and must find the targets' copies.
+  CtlRun copy = RunCtl(a, {"import", "--project", "beta", "--new-ids", "--batch-lines", "7", file});
+  ASSERT_EQ(copy.exit_code, 0) << copy.err;
+  EXPECT_NE(copy.out.find("imported 100 records into beta (0 already there"), std::string::npos)
+      << copy.out;
+  const std::string e2 = Export(a, "beta");
+  const std::vector<std::string> l1 = Lines(e1), l2 = Lines(e2);
+  ASSERT_EQ(l2.size(), l1.size());
+  EXPECT_EQ(l2.front().rfind(R"({"stemedb_export":1,"project":"beta","as_of_lsn":)", 0), 0u);
+  EXPECT_EQ(l2.back(), l1.back());
+  // Line by line: the same record (subject, predicate, agent, value,
+  // confidence, observed_at, signature, recorded_at, in the same order) with
+  // the derived id; a retraction retracts the copy of its target.
+  std::set<std::string> ids_in_beta;
+  for (size_t i = 1; i + 1 < l1.size(); ++i) {
+    SCOPED_TRACE(l1[i]);
+    json::value v1 = ParseJson(l1[i]), v2 = ParseJson(l2[i]);
+    const std::string id1 = Str(v1, "id"), id2 = Str(v2, "id");
+    EXPECT_NE(id2, id1);
+    EXPECT_EQ(id2, ExpectedDerivedId("beta", id1));
+    EXPECT_EQ(id2.substr(0, 16), id1.substr(0, 16)) << "the creation-time half is kept";
+    ids_in_beta.insert(id2);
+    if (v1.as_object().contains("retracts")) {
+      const std::string target = Str(v2, "retracts");
+      EXPECT_EQ(target, ExpectedDerivedId("beta", Str(v1, "retracts")));
+      EXPECT_EQ(ids_in_beta.count(target), 1u) << "the target's copy is an earlier line";
+    }
+    json::object o1 = WithoutIds(v1), o2 = WithoutIds(v2);
+    // The signature covers project alpha: kept, but not signed in beta.
+    if (o1.contains("signed") && o1.at("signed").as_bool()) o1["signed"] = false;
+    EXPECT_EQ(o2, o1);
+  }
+  const std::string signed_copy = ExpectedDerivedId("beta", w.signed_id);
+  EXPECT_TRUE(SignatureVerifies(a, "beta", signed_copy, "alpha", w.public_key));
+  // The original stays alpha's; the copy is beta's.
+  EXPECT_EQ(Call(a, "GET", "/v1/assertions/" + w.signed_id + "?project=beta").status, 404);
+  EXPECT_EQ(Call(a, "GET", "/v1/assertions/" + signed_copy + "?project=alpha").status, 404);
+
+  // History and current view read the same in both projects.
+  for (const std::string subject : {"s0", "s3", "signed"}) {
+    for (const std::string history : {"false", "true"}) {
+      SCOPED_TRACE(subject + " history=" + history);
+      auto page = [&](const std::string& project) {
+        json::array out;
+        json::value r = ParseJson(Call(a, "GET",
+                                       "/v1/query?project=" + project + "&subject=" + subject +
+                                           "&history=" + history + "&limit=1000")
+                                      .body);
+        for (const json::value& x : r.at("assertions").as_array()) {
+          json::object o = WithoutIds(x);
+          o.erase("signed");
+          out.push_back(std::move(o));
+        }
+        return out;
+      };
+      const json::array alpha = page("alpha");
+      EXPECT_FALSE(alpha.empty());
+      EXPECT_EQ(page("beta"), alpha);
+    }
+  }
+
+  // A re-run derives the same ids and skips them all.
+  CtlRun again = RunCtl(a, {"import", "--project", "beta", "--new-ids", file});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("imported 0 records into beta (100 already there"), std::string::npos)
+      << again.out;
+  const std::string e3 = Export(a, "beta");
+  EXPECT_EQ(e3.substr(e3.find('\n')), e2.substr(e2.find('\n')));
+  // The source is untouched.
+  EXPECT_EQ(WithoutLsns(Export(a, "alpha")), WithoutLsns(e1));
+
+  // The WAL holds the copy's ids: after kill -9 the replayed store has the
+  // same copy, and a re-run still skips it all.
+  a.Kill();
+  ASSERT_TRUE(a.Start().ok()) << a.Stderr();
+  const std::string e4 = Export(a, "beta");
+  EXPECT_EQ(e4.substr(e4.find('\n')), e2.substr(e2.find('\n')));
+  CtlRun after = RunCtl(a, {"import", "--project", "beta", "--new-ids", file});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_NE(after.out.find("imported 0 records into beta (100 already there"), std::string::npos)
+      << after.out;
+}
+
+// An import writes into its project like any admin write: it registers the
+// project with the default limits (which then apply to the import), or, under
+// STEMEDB_PROJECT_REGISTRY_STRICT=true, is refused while the project is not
+// registered.
+TEST_F(ExportImportTest, ImportRegistersItsProjectOrIsRefusedUnderAStrictRegistry) {
+  ServerProcess a;
+  ASSERT_TRUE(a.Start().ok()) << a.Stderr();
+  Populate(a, "alpha");
+  const std::string e1 = Export(a, "alpha");
+
+  ServerProcess b;
+  b.SetEnv("STEMEDB_PROJECT_MAX_ASSERTIONS", "1000");
+  ASSERT_TRUE(b.Start().ok()) << b.Stderr();
+  const std::string file = b.root() + "/alpha.ndjson";
+  WriteFile(file, e1);
+  CtlRun imp = RunCtl(b, {"import", "--project", "alpha", file});
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  client::HttpResponse p = Call(b, "GET", "/v1/admin/projects/alpha");
+  ASSERT_EQ(p.status, 200) << Describe(p);
+  EXPECT_EQ(ParseJson(p.body).at("max_assertions").to_number<int64_t>(), 1000) << p.body;
+  EXPECT_EQ(ParseJson(p.body).at("assertions").to_number<int64_t>(), 93) << p.body;
+  EXPECT_NE(Call(b, "GET", "/v1/admin/audit?limit=100").body.find("registered by an admin write"),
+            std::string::npos);
+  // The default limit of a project registered by its import holds it.
+  ServerProcess small;
+  small.SetEnv("STEMEDB_PROJECT_MAX_ASSERTIONS", "50");
+  ASSERT_TRUE(small.Start().ok()) << small.Stderr();
+  client::HttpResponse over =
+      Call(small, "POST", "/v1/admin/projects/alpha/import", e1, "application/x-ndjson");
+  EXPECT_EQ(over.status, 403) << Describe(over);
+  EXPECT_EQ(ErrorCode(over), "quota_exceeded") << over.body;
+  EXPECT_EQ(Lines(Export(small, "alpha")).back(), R"({"end":true,"assertions":0,"retractions":0})");
+
+  ServerProcess strict;
+  strict.SetEnv("STEMEDB_PROJECT_REGISTRY_STRICT", "true");
+  ASSERT_TRUE(strict.Start().ok()) << strict.Stderr();
+  const std::string strict_file = strict.root() + "/alpha.ndjson";
+  WriteFile(strict_file, e1);
+  client::HttpResponse refused =
+      Call(strict, "POST", "/v1/admin/projects/alpha/import", e1, "application/x-ndjson");
+  EXPECT_EQ(refused.status, 404) << Describe(refused);
+  EXPECT_EQ(ErrorCode(refused), "not_found") << refused.body;
+  EXPECT_NE(refused.body.find("not registered"), std::string::npos) << refused.body;
+  CtlRun ctl_refused = RunCtl(strict, {"import", "--project", "alpha", strict_file});
+  EXPECT_NE(ctl_refused.exit_code, 0) << ctl_refused.out;
+  EXPECT_NE(ctl_refused.err.find("not registered"), std::string::npos) << ctl_refused.err;
+  EXPECT_EQ(Call(strict, "GET", "/v1/admin/projects/alpha").status, 404) << "not registered";
+  EXPECT_EQ(Lines(Export(strict, "alpha")).back(),
+            R"({"end":true,"assertions":0,"retractions":0})");
+  // Once registered, the same command imports.
+  client::HttpResponse created =
+      Call(strict, "POST", "/v1/admin/projects", R"({"project":"alpha"})");
+  ASSERT_EQ(created.status, 201) << Describe(created);
+  CtlRun ok = RunCtl(strict, {"import", "--project", "alpha", strict_file});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(WithoutLsns(Export(strict, "alpha")), WithoutLsns(e1));
 }
 
 // Figures, not a pass/fail timing test: export and import rates for
