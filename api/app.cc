@@ -30,6 +30,7 @@
 
 #ifdef STEMEDB_FAILPOINTS
 #include "util/fault_injection_env.h"
+#include "util/thread_name.h"
 #endif
 
 namespace stemedb::api {
@@ -561,6 +562,7 @@ void App::Impl::Promote(std::function<void(Result<std::string>)> done) {
   promoting_ = true;
   if (promote_thread_.joinable()) promote_thread_.join();  // a failed one, finished
   promote_thread_ = std::thread([this, done = std::move(done)] {
+    SetThreadName("stemedb-promote");
     Result<std::string> result = DoPromote();
     {
       std::lock_guard<std::mutex> l(promote_mu_);

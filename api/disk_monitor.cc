@@ -2,6 +2,7 @@
 
 #include "api/metrics.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 
 namespace stemedb::api {
 
@@ -23,7 +24,10 @@ void DiskMonitor::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("stemedb-disk");
+    Run();
+  });
 }
 
 void DiskMonitor::Stop() {

@@ -23,6 +23,11 @@ struct RequestMeta {
   std::string key_id;               // "" if unauthenticated
   std::string project;              // "" if none
   uint64_t assertions_written = 0;
+  // Set by the transport before Handle: the connection's next request has
+  // already arrived and may be handled right after this one (HTTP/1.1
+  // pipelining), so a write may leave its WAL commit to be shared with it
+  // (wal::AppendHint::kMoreFollows).
+  bool next_request_waiting = false;
 };
 
 // Streams a large reply (GET /v1/admin/backup) without buffering it: the
@@ -40,9 +45,26 @@ struct StreamingReply {
 using ReplyFn = std::function<void(Response)>;
 using StreamFn = std::function<void(StreamingReply)>;
 
+// Which requests of one connection may be in flight together (HTTP/1.1
+// pipelining). The transport always answers in request order; it hands a
+// pipelined request to the handler before the earlier ones are answered only
+// if all of them are of the same class, and that class is not kNone.
+enum class Overlap {
+  kNone,   // waits until every earlier request is answered
+  kRead,   // safe: its answer does not depend on other reads in flight
+  kWrite,  // its effect is ordered by the handler in call order (the WAL's
+           // LSNs), so it may be called before earlier writes commit
+};
+
 class Handler {
  public:
   virtual ~Handler() = default;
+  // Called on the connection's I/O thread before Handle, only for a request
+  // that arrives while others of its connection are in flight.
+  virtual Overlap Classify(const Request& request) const {
+    (void)request;
+    return Overlap::kNone;
+  }
   // `meta` lives until the reply has been sent. Exactly one of `reply` or
   // `stream` is called, exactly once.
   virtual void Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn reply,

@@ -5,6 +5,7 @@
 
 #include "api/session.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 
 namespace stemedb::api {
 
@@ -19,6 +20,7 @@ void IoThread::Start() {
   work_.emplace(ioc_.get_executor());
   ScheduleSweep();
   thread_ = std::thread([this] {
+    SetThreadName("stemedb-io");
     // An exception escaping a handler would otherwise end this thread and
     // strand its connections: log and go on.
     for (;;) {

@@ -10,6 +10,7 @@
 #include "api/router.h"
 #include "engine/project_record.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 #include "util/time_format.h"
 
 namespace stemedb::api {
@@ -42,7 +43,10 @@ void RetentionSweeper::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("stemedb-retain");
+    Loop();
+  });
 }
 
 void RetentionSweeper::Stop() {

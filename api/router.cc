@@ -303,6 +303,15 @@ void Router::Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn 
   Dispatch(call);
 }
 
+Overlap Router::Classify(const Request& request) const {
+  const std::string_view path = PathOf(request.target());
+  for (const Route& r : Routes()) {
+    std::string_view param;
+    if (r.method == request.method() && MatchPath(r.path, path, &param)) return r.overlap;
+  }
+  return Overlap::kNone;
+}
+
 ApiResult<void> Router::MatchRoute(Call& call) const {
   const std::string_view path = PathOf(call.req.target());
   bool path_exists = false;
@@ -555,27 +564,33 @@ const std::vector<Router::Route>& Router::Routes() {
       {.method = V::post, .path = "/v1/assert", .access = Access::kWrite,
        .project_scoped = true, .json_body = true,
        .params = {"project"},
+       .overlap = Overlap::kWrite,
        .fn = &Router::Assert},
       {.method = V::post, .path = "/v1/assert/batch", .access = Access::kWrite,
        .project_scoped = true, .json_body = true,
        .params = {"project"},
+       .overlap = Overlap::kWrite,
        .fn = &Router::AssertBatch},
       {.method = V::post, .path = "/v1/retract", .access = Access::kWrite,
        .project_scoped = true, .json_body = true,
        .params = {"project"},
+       .overlap = Overlap::kWrite,
        .fn = &Router::Retract},
       {.method = V::get, .path = "/v1/assertions/{id}", .access = Access::kRead,
        .project_scoped = true,
        .params = {"project"},
+       .overlap = Overlap::kRead,
        .fn = &Router::GetAssertion},
       {.method = V::get, .path = "/v1/query", .access = Access::kRead,
        .project_scoped = true,
        .params = {"project", "subject", "predicate", "agent_id", "as_of", "history", "limit",
                   "cursor"},
+       .overlap = Overlap::kRead,
        .fn = &Router::Query},
       {.method = V::get, .path = "/v1/beliefs", .access = Access::kRead,
        .project_scoped = true,
        .params = {"project", "subject", "predicate", "as_of"},
+       .overlap = Overlap::kRead,
        .fn = &Router::Beliefs},
       {.method = V::post, .path = "/v1/agents", .access = Access::kWrite,
        .project_scoped = true, .disk_floor = true, .json_body = true,

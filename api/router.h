@@ -78,6 +78,8 @@ class Router : public Handler {
 
   void Handle(Request request, std::shared_ptr<RequestMeta> meta, ReplyFn reply,
               StreamFn stream) override;
+  // The route's Route::overlap; kNone for an unknown route.
+  Overlap Classify(const Request& request) const override;
 
   // Who may call a route.
   enum class Access {
@@ -109,6 +111,10 @@ class Router : public Handler {
     bool json_body = false;    // POST body must be application/json
     bool ndjson_body = false;  // POST body must be application/x-ndjson (instead of JSON)
     std::vector<std::string_view> params = {};  // allowed query parameters
+    // Pipelined requests (Handler::Classify): kWrite only for writes that
+    // go to the engine in call order with nothing read before that a write
+    // in flight could change; kRead for reads of data only.
+    Overlap overlap = Overlap::kNone;
     RouteFn fn = nullptr;
   };
   static const std::vector<Route>& Routes();

@@ -178,6 +178,12 @@ struct Idempotency {
   std::optional<engine::IdempotencyRecord> replay;
 };
 
+// A pipelined write whose successor has arrived leaves its WAL commit to be
+// shared with it (api/handler.h RequestMeta::next_request_waiting).
+wal::AppendHint CommitHint(const Router::Call& call) {
+  return call.meta->next_request_waiting ? wal::AppendHint::kMoreFollows : wal::AppendHint::kNone;
+}
+
 ApiResult<Idempotency> CheckIdempotency(engine::Database& db, const Router::Call& call) {
   Idempotency out;
   auto it = call.req.find("Idempotency-Key");
@@ -275,32 +281,35 @@ void Router::SubmitAssertions(const std::shared_ptr<Call>& call,
   for (const auto& a : list) ids.push_back(a.id);
 
   engine::AssertBatchEntry entry{call->project, std::move(list), std::move(idem->token)};
-  s_.db->SubmitAsync(std::move(entry), [this, call, batch, n, first_signed, ids = std::move(ids)](
-                                           Result<engine::CommitInfo> r) mutable {
-    WriteDone();
-    if (!r) return SendError(call, FromStatus(r.error()));
-    const engine::CommitInfo& ci = *r;
-    // A concurrent retry that lost the race to the first write: the
-    // engine hands back the first write's ids; repeat its reply.
-    const std::vector<std::string>& out_ids = ci.ids.empty() ? ids : ci.ids;
-    bool is_signed = first_signed;
-    if (ci.deduplicated) {
-      if (!batch && !out_ids.empty()) {
-        is_signed = StoredSigned(*s_.db, call->project, out_ids.front());
-      }
-    } else {
-      // The transport's request observer adds meta->assertions_written
-      // to stemedb_assertions_written_total{project}.
-      call->meta->assertions_written = n;
-      if (s_.meter != nullptr && call->principal) {
-        s_.meter->RecordAssertions(call->principal->key_id, call->principal->project, n);
-      }
-    }
-    if (batch) return SendJson(call, 201, BatchReply(out_ids, ci.lsn, ci.recorded_at_us));
-    SendJson(call, 201,
-             AssertReply(out_ids.empty() ? std::string() : out_ids.front(), call->project, ci.lsn,
-                         ci.recorded_at_us, is_signed));
-  });
+  s_.db->SubmitAsync(
+      std::move(entry),
+      [this, call, batch, n, first_signed,
+       ids = std::move(ids)](Result<engine::CommitInfo> r) mutable {
+        WriteDone();
+        if (!r) return SendError(call, FromStatus(r.error()));
+        const engine::CommitInfo& ci = *r;
+        // A concurrent retry that lost the race to the first write: the
+        // engine hands back the first write's ids; repeat its reply.
+        const std::vector<std::string>& out_ids = ci.ids.empty() ? ids : ci.ids;
+        bool is_signed = first_signed;
+        if (ci.deduplicated) {
+          if (!batch && !out_ids.empty()) {
+            is_signed = StoredSigned(*s_.db, call->project, out_ids.front());
+          }
+        } else {
+          // The transport's request observer adds meta->assertions_written
+          // to stemedb_assertions_written_total{project}.
+          call->meta->assertions_written = n;
+          if (s_.meter != nullptr && call->principal) {
+            s_.meter->RecordAssertions(call->principal->key_id, call->principal->project, n);
+          }
+        }
+        if (batch) return SendJson(call, 201, BatchReply(out_ids, ci.lsn, ci.recorded_at_us));
+        SendJson(call, 201,
+                 AssertReply(out_ids.empty() ? std::string() : out_ids.front(), call->project,
+                             ci.lsn, ci.recorded_at_us, is_signed));
+      },
+      CommitHint(*call));
 }
 
 void Router::Retract(const std::shared_ptr<Call>& call) {
@@ -326,17 +335,19 @@ void Router::Retract(const std::shared_ptr<Call>& call) {
   if (auto admitted = AdmitWrite(); !admitted) return SendError(call, admitted.error());
   engine::RetractEntry entry{call->project, NewId(), target, std::move(idem->token)};
   std::string rid = entry.retraction_id;
-  s_.db->SubmitAsync(std::move(entry), [this, call, rid = std::move(rid),
-                                        target = std::move(target)](Result<engine::CommitInfo> r) {
-    WriteDone();
-    if (!r) {
-      // Same reply for "no such id" and "another project's id" (isolation).
-      if (r.error().IsNotFound()) return SendError(call, NotFoundError("no such assertion"));
-      return SendError(call, FromStatus(r.error()));
-    }
-    const std::string& id = r->ids.empty() ? rid : r->ids.front();
-    SendJson(call, 201, RetractReply(id, target, r->lsn, r->recorded_at_us));
-  });
+  s_.db->SubmitAsync(
+      std::move(entry),
+      [this, call, rid = std::move(rid), target = std::move(target)](Result<engine::CommitInfo> r) {
+        WriteDone();
+        if (!r) {
+          // Same reply for "no such id" and "another project's id" (isolation).
+          if (r.error().IsNotFound()) return SendError(call, NotFoundError("no such assertion"));
+          return SendError(call, FromStatus(r.error()));
+        }
+        const std::string& id = r->ids.empty() ? rid : r->ids.front();
+        SendJson(call, 201, RetractReply(id, target, r->lsn, r->recorded_at_us));
+      },
+      CommitHint(*call));
 }
 
 void Router::GetAssertion(const std::shared_ptr<Call>& call) {

@@ -18,12 +18,22 @@
 //   write reply        head and body in one writev(2), deadline body_timeout,
 //                      then observer(CompletedRequest)
 //   keep-alive ? next request (already buffered if pipelined) : close
+//   (a parse error is answered after the requests before it, then closes)
 //
 // Deadlines are enforced by the IoThread's sweep (CheckDeadline), not by a
 // timer per operation.
 //
-// Requests on one connection are handled one at a time, in order: pipelined
-// requests wait in the read buffer, so replies can never be reordered.
+// PIPELINING. A client may send requests without waiting for replies. The
+// session keeps a queue of the requests in flight (at most
+// max_pipeline_depth) and always answers in request order, several ready
+// replies in one writev(2). A request is handed to the handler while earlier
+// ones are still in flight only if the handler classifies it and all of them
+// alike (Handler::Classify: durable writes together, reads together); any
+// other waits, parsed, until the queue is empty, so a read never overtakes
+// an earlier write and an admin call sees everything before it. An interim
+// 100 Continue also waits for the replies before it. While requests are in
+// flight the connection is not idle: the header timeout runs again once
+// their replies are written.
 //
 // Streaming replies (GET /v1/admin/backup) send the head with chunked
 // transfer encoding, then run the producer on a thread owned by
@@ -32,8 +42,9 @@
 // client went away or the server is stopping.
 //
 // SHUTDOWN: IoThread::DrainAll() calls Drain() on every connection: an idle
-// one (between requests) closes; one busy with a request finishes it,
-// replies with "Connection: close" and closes. Server::Stop() then raises
+// one (between requests) closes; one busy with requests reads no more,
+// finishes those in flight, sends the last reply with "Connection: close"
+// and closes. Server::Stop() then raises
 // stopped(), which fails every producer's next write, and joins the
 // producers before it stops the I/O threads.
 #pragma once
@@ -60,6 +71,9 @@ struct TransportOptions {
   uint32_t max_header_bytes = 16384;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
+  // Requests of one connection in flight at once (HTTP/1.1 pipelining);
+  // 1 handles them strictly one after another. Default 16.
+  size_t max_pipeline_depth = 16;
 };
 
 // What the transport knows about a request once its reply is written.

@@ -2,6 +2,8 @@
 
 #include <system_error>
 
+#include "util/thread_name.h"
+
 namespace stemedb::api {
 
 StreamJobs::~StreamJobs() { Stop(); }
@@ -13,6 +15,7 @@ bool StreamJobs::Start(std::function<void()> job) {
   Job& slot = jobs_.emplace_back();
   try {
     slot.thread = std::thread([this, &slot, job = std::move(job)]() mutable {
+      SetThreadName("stemedb-stream");
       job();
       job = nullptr;  // release the session (and what it holds) before joining
       std::lock_guard<std::mutex> done_lock(mu_);

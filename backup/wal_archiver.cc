@@ -5,6 +5,7 @@
 #include "backup/sha256.h"
 #include "backup/wal_archive.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 #include "wal/segment_scan.h"
 
 namespace stemedb::backup {
@@ -49,7 +50,10 @@ Status WalArchiver::Start() {
   }
   log::Info("wal archive: archiving", {{"remote", WalArchiveRemote(options_.remote)},
                                        {"interval_ms", std::to_string(options_.interval.count())}});
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("stemedb-archive");
+    Loop();
+  });
   return Status::OK();
 }
 

@@ -6,6 +6,7 @@
 
 #include "backup/wal_archive.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 #include "wal/segment_scan.h"
 
 namespace stemedb::backup {
@@ -68,7 +69,10 @@ Status WalFollower::Start() {
   log::Info("standby: following", {{"remote", WalArchiveRemote(options_.remote)},
                                    {"poll_ms", std::to_string(options_.poll_interval.count())},
                                    {"applied_lsn", std::to_string(db_->applied_lsn().value())}});
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("stemedb-follow");
+    Loop();
+  });
   return Status::OK();
 }
 

@@ -119,7 +119,10 @@ class Database {
   // another body), NoSpace/Failed (WAL), Unavailable (closing).
   // If entry carries an idempotency token already recorded with the same
   // request hash, nothing is written and `done` gets the original CommitInfo.
-  virtual void SubmitAsync(LogEntry entry, CommitCallback done) = 0;
+  // `hint` goes to the WAL (wal::AppendHint): kMoreFollows when the caller
+  // submits another entry at once, so the two share a group commit.
+  virtual void SubmitAsync(LogEntry entry, CommitCallback done,
+                           wal::AppendHint hint = wal::AppendHint::kNone) = 0;
   // Blocking form, for tools and tests.
   virtual Result<CommitInfo> Submit(LogEntry entry) = 0;
 

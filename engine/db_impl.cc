@@ -14,6 +14,7 @@
 #include "engine/store_identity.h"
 #include "util/env.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 
 namespace stemedb::engine {
 namespace {
@@ -277,7 +278,10 @@ Status DbImpl::Recover(ReplayProgress* progress) {
 }
 
 void DbImpl::StartMaintenance() {
-  maint_thread_ = std::thread([this] { MaintenanceLoop(); });
+  maint_thread_ = std::thread([this] {
+    SetThreadName("stemedb-flush");
+    MaintenanceLoop();
+  });
 }
 
 void DbImpl::MaintenanceLoop() {

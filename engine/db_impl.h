@@ -74,7 +74,8 @@ class DbImpl final : public Database {
   // Starts the thread that carries pending project deletions forward.
   void StartPurger();
 
-  void SubmitAsync(LogEntry entry, CommitCallback done) override;
+  void SubmitAsync(LogEntry entry, CommitCallback done,
+                   wal::AppendHint hint = wal::AppendHint::kNone) override;
   Result<CommitInfo> Submit(LogEntry entry) override;
   void ReplicateAsync(Lsn lsn, std::string payload, CommitCallback done) override;
   // OK unless closing or fail-stopped (then the Status a write gets).
@@ -169,7 +170,7 @@ class DbImpl final : public Database {
   // apply thread. With `expected` set, a record that got another LSN
   // fail-stops the store instead of being applied.
   void AppendAndApply(std::shared_ptr<WalEntry> e, std::string payload, std::optional<Lsn> expected,
-                      CommitCallback done);
+                      CommitCallback done, wal::AppendHint hint = wal::AppendHint::kNone);
   // Project deletion and erasure (project_erasure.cc).
   Result<CommitInfo> ApplyDeleteProject(Lsn lsn, int64_t recorded, const DeleteProjectEntry& e,
                                         ApplyGroup* g);

@@ -9,6 +9,7 @@
 
 #include "engine/coding.h"
 #include "engine/db_impl.h"
+#include "util/thread_name.h"
 #include "util/time_format.h"
 
 namespace stemedb::engine {
@@ -28,14 +29,14 @@ Status DbImpl::AcceptingWrites() const {
   return Status::OK();
 }
 
-void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done) {
+void DbImpl::SubmitAsync(LogEntry entry, CommitCallback done, wal::AppendHint hint) {
   if (Status s = AcceptingWrites(); !s.ok()) return done(s);
   if (writes_refused_.load()) return done(write_refusal());
   auto e = std::make_shared<WalEntry>();
   e->recorded_at_us = UnixMicrosNow();
   e->entry = std::move(entry);
   std::string payload = EncodeWalEntry(*e);
-  AppendAndApply(std::move(e), std::move(payload), std::nullopt, std::move(done));
+  AppendAndApply(std::move(e), std::move(payload), std::nullopt, std::move(done), hint);
 }
 
 void DbImpl::ReplicateAsync(Lsn lsn, std::string payload, CommitCallback done) {
@@ -78,42 +79,45 @@ Status DbImpl::write_refusal() const {
 }
 
 void DbImpl::AppendAndApply(std::shared_ptr<WalEntry> e, std::string payload,
-                            std::optional<Lsn> expected, CommitCallback done) {
+                            std::optional<Lsn> expected, CommitCallback done,
+                            wal::AppendHint hint) {
   const size_t bytes = payload.size();
   const std::thread::id submitter = std::this_thread::get_id();
-  wal_->AppendAsync(std::move(payload), [this, e, bytes, submitter, expected,
-                                         done = std::move(done)](Result<Lsn> lsn) mutable {
-    if (!lsn) {
-      done(lsn.error());
-      return;
-    }
-    if (expected && *lsn != *expected) {
-      // Another write got in between: this log no longer
-      // mirrors the primary's. Nothing of it is applied.
-      SetFailure(Status::Failed("replicated record " + std::to_string(expected->value()) +
-                                " was logged at LSN " + std::to_string(lsn->value())));
-      done(failure());
-      return;
-    }
-    // Runs while this record's WAL group is the only one being completed,
-    // in LSN order; queueing keeps that order. A record the WAL committed
-    // inline (on the submitting thread: the log was idle) is applied inline
-    // too if the apply thread is idle with nothing queued, i.e. every
-    // earlier LSN is applied: no handoff at all for a lone writer.
-    PendingApply p{*lsn, std::move(e), bytes, std::move(done)};
-    std::unique_lock<std::mutex> lock(apply_mu_);
-    if (std::this_thread::get_id() == submitter && !applying_ && apply_queue_.empty() &&
-        !apply_stop_) {
-      applying_ = true;
-      lock.unlock();
-      ApplyInline(std::move(p));
-      return;
-    }
-    apply_queue_.push_back(std::move(p));
-    const bool wake = !applying_;
-    lock.unlock();
-    if (wake) apply_cv_.notify_one();
-  });
+  wal_->AppendAsync(
+      std::move(payload),
+      [this, e, bytes, submitter, expected, done = std::move(done)](Result<Lsn> lsn) mutable {
+        if (!lsn) {
+          done(lsn.error());
+          return;
+        }
+        if (expected && *lsn != *expected) {
+          // Another write got in between: this log no longer
+          // mirrors the primary's. Nothing of it is applied.
+          SetFailure(Status::Failed("replicated record " + std::to_string(expected->value()) +
+                                    " was logged at LSN " + std::to_string(lsn->value())));
+          done(failure());
+          return;
+        }
+        // Runs while this record's WAL group is the only one being completed,
+        // in LSN order; queueing keeps that order. A record the WAL committed
+        // inline (on the submitting thread: the log was idle) is applied inline
+        // too if the apply thread is idle with nothing queued, i.e. every
+        // earlier LSN is applied: no handoff at all for a lone writer.
+        PendingApply p{*lsn, std::move(e), bytes, std::move(done)};
+        std::unique_lock<std::mutex> lock(apply_mu_);
+        if (std::this_thread::get_id() == submitter && !applying_ && apply_queue_.empty() &&
+            !apply_stop_) {
+          applying_ = true;
+          lock.unlock();
+          ApplyInline(std::move(p));
+          return;
+        }
+        apply_queue_.push_back(std::move(p));
+        const bool wake = !applying_;
+        lock.unlock();
+        if (wake) apply_cv_.notify_one();
+      },
+      hint);
 }
 
 void DbImpl::ApplyInline(PendingApply p) {
@@ -129,7 +133,10 @@ void DbImpl::ApplyInline(PendingApply p) {
 }
 
 void DbImpl::StartApplier() {
-  apply_thread_ = std::thread([this] { ApplierLoop(); });
+  apply_thread_ = std::thread([this] {
+    SetThreadName("stemedb-apply");
+    ApplierLoop();
+  });
 }
 
 void DbImpl::ApplierLoop() {

@@ -24,6 +24,7 @@
 #include "engine/coding.h"
 #include "engine/db_impl.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 
 namespace stemedb::engine {
 namespace {
@@ -301,7 +302,10 @@ void DbImpl::StartPurger() {
       log::Info("engine: resuming deletion of project", {{"project", p}});
     }
   }
-  purge_thread_ = std::thread([this] { PurgeLoop(); });
+  purge_thread_ = std::thread([this] {
+    SetThreadName("stemedb-purge");
+    PurgeLoop();
+  });
 }
 
 void DbImpl::StopPurger() {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "util/json_string.h"
+#include "util/thread_name.h"
 #include "util/time_format.h"
 
 namespace stemedb::log {
@@ -142,7 +143,12 @@ class LineBuffer {
     bool flush_now = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!flusher_.joinable() && !stopped_) flusher_ = std::thread([this] { Run(); });
+      if (!flusher_.joinable() && !stopped_) {
+        flusher_ = std::thread([this] {
+          SetThreadName("stemedb-log");
+          Run();
+        });
+      }
       pending_ += line;
       flush_now = pending_.size() >= kFlushBytes || stopped_;
     }

@@ -1,6 +1,7 @@
 #include "wal/preallocator.h"
 
 #include "util/logging.h"
+#include "util/thread_name.h"
 #include "wal/log_format.h"
 #include "wal/segment_scan.h"
 
@@ -11,7 +12,10 @@ constexpr size_t kZeroChunk = 1 << 20;
 
 Preallocator::Preallocator(Env* env, std::string dir, uint64_t bytes)
     : env_(env), path_(JoinPath(dir, std::string(kPreallocFileName))), bytes_(bytes) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("stemedb-prealloc");
+    Run();
+  });
 }
 
 Preallocator::~Preallocator() { Stop(); }

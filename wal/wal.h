@@ -45,7 +45,10 @@
 //   sees concurrency as records queued behind a group, so enable it only
 //   with at least two appending threads: a single appender that is itself
 //   the backlog (an I/O thread with requests waiting on its sockets) would
-//   commit them one fdatasync each.
+//   commit them one fdatasync each, unless it says so: an append with
+//   AppendHint::kMoreFollows (its caller appends again at once, e.g. the
+//   next request of a pipelining client) is never committed inline, so the
+//   writer thread groups it with those that follow.
 //   A group is cut at max_group_bytes; rotation happens between groups, once
 //   the active segment holds >= segment_bytes, so a group never spans segments.
 //
@@ -182,6 +185,12 @@ struct WalStats {
   size_t segments = 0;
 };
 
+// What the caller knows of its next append (INLINE COMMIT).
+enum class AppendHint {
+  kNone,
+  kMoreFollows,  // the caller appends again at once: group, never inline
+};
+
 class Wal {
  public:
   using AppendCallback = std::function<void(Result<Lsn>)>;
@@ -203,7 +212,8 @@ class Wal {
   // Queues `payload` (copied/moved in) and returns at once; `done` is called
   // exactly once, as described in the class comment. REQUIRES: payload size
   // <= kMaxRecordPayload (log_format.h); larger completes with InvalidArgument.
-  virtual void AppendAsync(std::string payload, AppendCallback done) = 0;
+  virtual void AppendAsync(std::string payload, AppendCallback done,
+                           AppendHint hint = AppendHint::kNone) = 0;
 
   // Blocking convenience over AppendAsync, for tests, tools and benchmarks.
   virtual Result<Lsn> Append(std::string payload) = 0;

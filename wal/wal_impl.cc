@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "util/logging.h"
+#include "util/thread_name.h"
 #include "wal/log_format.h"
 #include "wal/log_reader.h"
 #include "wal/segment_scan.h"
@@ -28,17 +29,20 @@ WalImpl::WalImpl(const WalOptions& options, Env* env, std::unique_ptr<FileLock> 
   if (options_.preallocate_next_segment) {
     preallocator_ = std::make_unique<Preallocator>(env_, options_.dir, options_.segment_bytes);
   }
-  writer_thread_ = std::thread([this] { WriterLoop(); });
+  writer_thread_ = std::thread([this] {
+    SetThreadName("stemedb-wal");
+    WriterLoop();
+  });
 }
 
 WalImpl::~WalImpl() { Close().IgnoreError("destructor; owners call Close and check it"); }
 
-void WalImpl::AppendAsync(std::string payload, AppendCallback done) {
+void WalImpl::AppendAsync(std::string payload, AppendCallback done, AppendHint hint) {
   {
     std::unique_lock<std::mutex> l(mu_);
     if (!closing_) {
-      if (inline_commit_ && queue_.empty() && !group_in_progress_ && rotate_waiters_.empty() &&
-          InlineCommitPays()) {
+      if (inline_commit_ && hint != AppendHint::kMoreFollows && queue_.empty() &&
+          !group_in_progress_ && rotate_waiters_.empty() && InlineCommitPays()) {
         group_in_progress_ = true;  // the token: this caller writes the group
         l.unlock();
         return CommitInline(Pending{std::move(payload), std::move(done), 0});

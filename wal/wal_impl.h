@@ -53,7 +53,8 @@ class WalImpl final : public Wal {
   ~WalImpl() override;
 
   Status Replay(Lsn from, const std::function<Status(const ReplayedRecord&)>& fn) override;
-  void AppendAsync(std::string payload, AppendCallback done) override;
+  void AppendAsync(std::string payload, AppendCallback done,
+                   AppendHint hint = AppendHint::kNone) override;
   Result<Lsn> Append(std::string payload) override;
   Lsn last_lsn() const override { return Lsn(last_lsn_.load(std::memory_order_acquire)); }
   bool healthy() const override { return healthy_.load(std::memory_order_acquire); }

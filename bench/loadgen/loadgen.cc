@@ -2,8 +2,10 @@
 //
 // N keep-alive connections (Asio, `--threads` I/O threads), each sending one
 // request, waiting for its reply, and sending the next, for a fixed duration
-// after a warmup. Every request writes a unique value. Latencies of every
-// request after the warmup are kept (a few MB at these rates), so
+// after a warmup. With `--pipeline N` each connection sends N requests in
+// one write and reads the N replies before it sends the next N (as
+// redis-benchmark -P does); each request's latency runs from that write. Every request writes a
+// unique value. Latencies of every request after the warmup are kept (a few MB at these rates), so
 // percentiles are exact rather than bucketed. Prints one JSON object.
 //
 //   stemedb_loadgen --target stemedb --port 18180 --workload assert
@@ -19,6 +21,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -48,6 +51,7 @@ struct RunPlan {
   Clock::time_point end;
   uint64_t max_requests_per_connection = UINT64_MAX;  // preload uses a count
   bool collect_keys = false;
+  size_t pipeline = 1;  // requests per write
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -74,10 +78,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void Send() {
     if (Clock::now() >= plan_.end || sent_ >= plan_.max_requests_per_connection) return;
-    ++sent_;
     started_ = Clock::now();
-    const std::string& request = workload_.NextRequest();
-    asio::async_write(socket_, asio::buffer(request),
+    out_.clear();
+    awaiting_ = 0;
+    do {
+      ++sent_;
+      ++awaiting_;
+      out_ += workload_.NextRequest();
+    } while (awaiting_ < plan_.pipeline && sent_ < plan_.max_requests_per_connection);
+    asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         if (ec) return self->Fail("write: " + ec.message());
                         if (self->target_ == Target::kRedis) {
@@ -90,9 +99,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadHttp() {
     response_ = {};
-    http::async_read(socket_, buffer_, response_,
+    parser_.emplace();
+    parser_->body_limit(64 << 20);
+    http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Fail("read: " + ec.message());
+                       self->response_ = self->parser_->release();
                        bool ok = self->response_.result_int() == self->workload_.expected_status();
                        self->Done(ok, self->response_.body(),
                                   ok ? ""
@@ -148,7 +160,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::string key = workload_.WrittenKey(body);
       if (!key.empty()) stats_.written_keys.push_back(std::move(key));
     }
-    Send();
+    if (--awaiting_ == 0) return Send();
+    if (target_ == Target::kRedis) return ReadRedisLine();
+    ReadHttp();
   }
 
   void Fail(const std::string& what) {
@@ -163,7 +177,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const RunPlan& plan_;
   ConnectionStats& stats_;
   beast::flat_buffer buffer_;
+  std::optional<http::response_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::string out_;      // the requests of one write
+  size_t awaiting_ = 0;  // their replies not yet read
   std::string redis_;
   Clock::time_point started_;
   uint64_t sent_ = 0;
@@ -199,7 +216,7 @@ int main(int argc, char** argv) {
   using namespace stemedb::bench;
   po::options_description desc("stemedb_loadgen");
   std::string target, workload, host, port, key;
-  size_t connections, threads, value_bytes, batch, preload;
+  size_t connections, threads, value_bytes, batch, preload, pipeline;
   double duration, warmup;
   desc.add_options()("help", "this text")("target", po::value(&target)->default_value("stemedb"),
                                           "stemedb | etcd | redis")(
@@ -214,7 +231,9 @@ int main(int argc, char** argv) {
       "warmup", po::value(&warmup)->default_value(1), "seconds not measured")(
       "value-bytes", po::value(&value_bytes)->default_value(100), "")(
       "batch", po::value(&batch)->default_value(100), "assertions per batch request")(
-      "preload", po::value(&preload)->default_value(5000), "writes before a read workload");
+      "preload", po::value(&preload)->default_value(5000), "writes before a read workload")(
+      "pipeline", po::value(&pipeline)->default_value(1),
+      "requests per connection per write (HTTP/1.1 pipelining, RESP pipelining)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -270,6 +289,7 @@ int main(int argc, char** argv) {
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup)),
         start + std::chrono::duration_cast<Clock::duration>(
                     std::chrono::duration<double>(warmup + duration))};
+    plan.pipeline = std::max<size_t>(pipeline, 1);
     auto stats = Run(options, port, connections, threads, plan);
     std::vector<uint64_t> all;
     uint64_t requests = 0, errors = 0;
@@ -287,6 +307,7 @@ int main(int argc, char** argv) {
     json::object out{{"target", target},
                      {"workload", workload},
                      {"connections", connections},
+                     {"pipeline", std::max<size_t>(pipeline, 1)},
                      {"duration_s", duration},
                      {"requests", requests},
                      {"errors", errors},

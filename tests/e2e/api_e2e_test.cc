@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <map>
 #include <set>
 
@@ -406,6 +411,57 @@ TEST_F(ApiTest, CorsOnlyForAllowedOrigins) {
 
 // Every path + method of /v1/openapi.json answers something other than
 // 404/405 when called with the role it needs and real path parameters.
+// HTTP/1.1 pipelining (docs/api.md "Connections"): writes sent without
+// waiting are all acknowledged, in request order, with LSNs in that order;
+// a query pipelined after them sees every one (it waits for them); a write
+// with a bad body after it gets its 400 in turn.
+TEST_F(ApiTest, PipelinedWritesThenAQueryOnOneConnection) {
+  namespace net = boost::asio;
+  namespace http = boost::beast::http;
+  net::io_context ioc;
+  net::ip::tcp::socket s(ioc);
+  s.connect({net::ip::make_address("127.0.0.1"), server_.port()});
+  constexpr int kWrites = 40;
+  std::string wire;
+  auto request = [&](const std::string& method, const std::string& target,
+                     const std::string& body) {
+    wire += method + " " + target + " HTTP/1.1\r\nHost: x\r\nX-API-Key: " + writer_.key +
+            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n" + body;
+  };
+  for (int i = 0; i < kWrites; ++i) {
+    request("POST", "/v1/assert", json::serialize(Assertion("pipelined", "p", i, "agent-1")));
+  }
+  request("GET", "/v1/query?subject=pipelined&history=true&limit=100", "");
+  request("POST", "/v1/assert", "{not json");
+  net::write(s, net::buffer(wire));
+
+  boost::beast::flat_buffer buf;
+  uint64_t last_lsn = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    http::response<http::string_body> res;
+    http::read(s, buf, res);
+    ASSERT_EQ(res.result_int(), 201) << i << ": " << res.body();
+    json::value v = ParseJson(res.body());
+    const uint64_t lsn = v.as_object().at("lsn").to_number<uint64_t>();
+    EXPECT_GT(lsn, last_lsn) << "reply " << i << " out of request order";
+    last_lsn = lsn;
+    EXPECT_TRUE(res.keep_alive());
+  }
+  http::response<http::string_body> query;
+  http::read(s, buf, query);
+  ASSERT_EQ(query.result_int(), 200) << query.body();
+  json::value q = ParseJson(query.body());
+  const json::array& found = q.as_object().at("assertions").as_array();
+  ASSERT_EQ(found.size(), static_cast<size_t>(kWrites)) << "the query did not see every write";
+  std::set<int64_t> values;
+  for (const json::value& a : found) values.insert(a.as_object().at("value").to_number<int64_t>());
+  EXPECT_EQ(values.size(), static_cast<size_t>(kWrites));
+  http::response<http::string_body> bad;
+  http::read(s, buf, bad);
+  EXPECT_EQ(bad.result_int(), 400) << bad.body();
+}
+
 TEST_F(ApiTest, EveryOpenApiRouteAnswers) {
   auto doc_r = http_->Request("GET", "/v1/openapi.json");
   ASSERT_TRUE(doc_r && doc_r->status == 200);

@@ -80,6 +80,30 @@ TEST(WalInlineCommitTest, IdleLogCommitsOnTheAppenderBeforeAppendReturns) {
   for (uint64_t i = 1; i <= 20; ++i) EXPECT_EQ(Record(i), records[i]);
 }
 
+// An appender that says more follow (a pipelining client's requests) is
+// never committed inline, even on an idle log: its records go to the writer
+// thread, which may group them.
+TEST(WalInlineCommitTest, MoreFollowsGoesToTheWriterThread) {
+  TempDir tmp;
+  const WalOptions o = InlineOptions(tmp.path());
+  auto wal = std::move(*Wal::Open(o, nullptr));
+  std::vector<std::promise<std::thread::id>> ran_on(8);
+  for (size_t i = 0; i < ran_on.size(); ++i) {
+    wal->AppendAsync(
+        Record(i),
+        [&ran_on, i](Result<Lsn> r) {
+          EXPECT_TRUE(r);
+          ran_on[i].set_value(std::this_thread::get_id());
+        },
+        AppendHint::kMoreFollows);
+  }
+  for (auto& p : ran_on) EXPECT_NE(std::this_thread::get_id(), p.get_future().get());
+  const WalStats st = wal->stats();
+  EXPECT_EQ(0u, st.inline_groups);
+  EXPECT_EQ(Lsn(8), st.durable_lsn);
+  ASSERT_TRUE(wal->Close().ok());
+}
+
 TEST(WalInlineCommitTest, OnlyWithSyncPolicyAlways) {
   TempDir tmp;
   WalOptions o = InlineOptions(tmp.path());
