@@ -59,8 +59,8 @@ enum class Overlap {
 class Handler {
  public:
   virtual ~Handler() = default;
-  // Called on the connection's I/O thread before Handle, only for a request
-  // that arrives while others of its connection are in flight.
+  // Called on the connection's I/O thread before Handle, for every request
+  // (a later one may arrive while this one is in flight). Must be cheap.
   virtual Overlap Classify(const Request& request) const {
     (void)request;
     return Overlap::kNone;
