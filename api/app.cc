@@ -26,11 +26,11 @@
 #include "backup/wal_follower.h"
 #include "engine/store_identity.h"
 #include "util/logging.h"
+#include "util/thread_name.h"
 #include "util/time_format.h"
 
 #ifdef STEMEDB_FAILPOINTS
 #include "util/fault_injection_env.h"
-#include "util/thread_name.h"
 #endif
 
 namespace stemedb::api {
