@@ -45,7 +45,7 @@ ROWS = [
 
 def rows_of(run):
     """ROWS this run measured (a run from before a row existed renders as it did)."""
-    return [row for row in ROWS if run.value(row[1]) is not None or run.cell(row[1]) is not None]
+    return [row for row in ROWS if run.cell(row[1]) is not None]
 
 
 def fmt(value, digits=0):

@@ -21,7 +21,6 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -99,12 +98,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadHttp() {
     response_ = {};
-    parser_.emplace();
-    parser_->body_limit(64 << 20);
-    http::async_read(socket_, buffer_, *parser_,
+    http::async_read(socket_, buffer_, response_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Fail("read: " + ec.message());
-                       self->response_ = self->parser_->release();
                        bool ok = self->response_.result_int() == self->workload_.expected_status();
                        self->Done(ok, self->response_.body(),
                                   ok ? ""
@@ -177,7 +173,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const RunPlan& plan_;
   ConnectionStats& stats_;
   beast::flat_buffer buffer_;
-  std::optional<http::response_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   std::string out_;      // the requests of one write
   size_t awaiting_ = 0;  // their replies not yet read

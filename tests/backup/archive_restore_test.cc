@@ -83,11 +83,8 @@ class ArchiveRestoreTest : public ::testing::Test {
   }
 
   static uint64_t ArchivedLsn(ServerProcess& server) {
-    auto r = server.Client()->Request("GET", "/metrics", {}, {});
-    if (!r || r->status != 200) return 0;
-    const std::string name = "\nstemedb_wal_archived_lsn ";
-    size_t at = r->body.find(name);
-    return at == std::string::npos ? 0 : std::stoull(r->body.substr(at + name.size()));
+    return static_cast<uint64_t>(
+        std::max(0.0, testing::Metric(server, "stemedb_wal_archived_lsn")));
   }
 
   testing::TempDir tmp_;

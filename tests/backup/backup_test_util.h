@@ -1,6 +1,7 @@
 // Helpers shared by the backup tests: temp dirs, archives on disk, damage,
 // and (for the suites that run the real server) acknowledged writes checked
-// against a restored or promoted server.
+// against a restored or promoted server, a metric read off a server, and a
+// WebDAV remote served by rclone.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,10 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "backup/archive_writer.h"
+#include "backup/child_process.h"
+#include "backup/rclone.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/e2e/server_process.h"
 
@@ -121,6 +126,31 @@ inline void ExpectExactly(e2e::ServerProcess& server, const std::string& key,
     }
   }
   EXPECT_GT(present, 0u);
+}
+
+// The value of the unlabelled metric `name` on `server`'s /metrics, or -1.
+inline double Metric(e2e::ServerProcess& server, const std::string& name) {
+  auto r = server.Client()->Request("GET", "/metrics", {}, {});
+  if (!r || r->status != 200) return -1;
+  const std::string line = "\n" + name + " ";
+  const size_t at = r->body.find(line);
+  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + line.size()));
+}
+
+// `rclone serve webdav` of `dir` on 127.0.0.1:`port` (the remote "dav:" once
+// RCLONE_CONFIG_DAV_* point at it): a network remote that can go away.
+// Returns once a listing works.
+inline std::unique_ptr<ChildProcess> ServeWebdav(const std::string& dir, uint16_t port) {
+  ChildOptions o;
+  o.argv = {"rclone", "serve", "webdav", dir, "--addr", "127.0.0.1:" + std::to_string(port)};
+  auto child = ChildProcess::Start(o);
+  EXPECT_TRUE(child) << child.error().ToString();
+  if (!child) return nullptr;
+  Rclone rclone;
+  for (int i = 0; i < 100 && !rclone.ListFiles("dav:").has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return std::move(*child);
 }
 
 }  // namespace stemedb::backup::testing

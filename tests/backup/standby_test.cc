@@ -35,6 +35,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using testing::Acked;
 using testing::ExpectExactly;
+using testing::Metric;
+using testing::ServeWebdav;
 
 bool WaitFor(const std::function<bool()>& done, std::chrono::seconds timeout) {
   const auto deadline = Clock::now() + timeout;
@@ -55,14 +57,6 @@ std::string Role(ServerProcess& server) {
   json::value h = Health(server);
   if (!h.is_object() || !h.as_object().contains("role")) return "";
   return std::string(h.at("role").as_string());
-}
-
-double Metric(ServerProcess& server, const std::string& name) {
-  auto r = server.Client()->Request("GET", "/metrics", {}, {});
-  if (!r || r->status != 200) return -1;
-  const std::string line = "\n" + name + " ";
-  const size_t at = r->body.find(line);
-  return at == std::string::npos ? -1 : std::stod(r->body.substr(at + line.size()));
 }
 
 class StandbyTest : public ::testing::Test {
@@ -295,20 +289,6 @@ TEST_F(StandbyTest, FollowPromoteFenceAndRestoreTheNewEpoch) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   ExpectExactly(after, key_, old_acked, promoted_at);
-}
-
-// `rclone serve webdav` on 127.0.0.1: a network remote.
-std::unique_ptr<ChildProcess> ServeWebdav(const std::string& dir, uint16_t port) {
-  ChildOptions o;
-  o.argv = {"rclone", "serve", "webdav", dir, "--addr", "127.0.0.1:" + std::to_string(port)};
-  auto child = ChildProcess::Start(o);
-  EXPECT_TRUE(child) << child.error().ToString();
-  if (!child) return nullptr;
-  Rclone rclone;
-  for (int i = 0; i < 100 && !rclone.ListFiles("dav:").has_value(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return std::move(*child);
 }
 
 // The standby follows over a network remote; the remote going away stops

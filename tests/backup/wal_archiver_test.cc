@@ -27,6 +27,7 @@
 namespace stemedb::backup {
 namespace {
 
+using testing::ServeWebdav;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -338,21 +339,6 @@ uint16_t FreePort() {
   EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   ::close(fd);
   return ntohs(addr.sin_port);
-}
-
-// `rclone serve webdav` on 127.0.0.1: a network remote that can go away.
-std::unique_ptr<ChildProcess> ServeWebdav(const std::string& dir, uint16_t port) {
-  ChildOptions o;
-  o.argv = {"rclone", "serve", "webdav", dir, "--addr", "127.0.0.1:" + std::to_string(port)};
-  auto child = ChildProcess::Start(o);
-  EXPECT_TRUE(child) << child.error().ToString();
-  if (!child) return nullptr;
-  // Serving once a listing works.
-  Rclone rclone;
-  for (int i = 0; i < 100 && !rclone.ListFiles("dav:").has_value(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return std::move(*child);
 }
 
 // The same over a network remote (WebDAV on loopback) that is stopped while
